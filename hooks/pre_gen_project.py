@@ -1,0 +1,165 @@
+"""Refuse answers the generated stack could not deploy, before anything is written.
+
+Every problem is reported at once, one line each, naming the variable, the value given and what is allowed.
+Answers arrive as JSON data (see the bottom of this file), never pasted into Python source, so an answer holding
+quotes, newlines or code can neither break nor run anything here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+PROJECT_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+STAGE = re.compile(r"[a-z][a-z0-9]*")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+DIGITS = re.compile(r"[0-9]+")
+
+# name -> (lowest, highest), inclusive; the ranges of DESIGN.md (limits of API Gateway, SQS and Lambda).
+INTEGER_RANGES = {
+    "api_throttling": (1, 10000),
+    "api_burst": (1, 5000),
+    "queue_retention_days": (1, 14),
+    "batch_size": (1, 10000),
+    "batching_window_seconds": (0, 300),
+    "dlq_retries": (1, 1000),
+    "max_concurrency": (2, 1000),
+    "worker_timeout_seconds": (1, 900),
+    "worker_memory_mb": (128, 10240),
+}
+CHOICES = {
+    "api_flavour": ("http", "rest", "websocket"),
+    "queue_type": ("standard", "fifo"),
+    "api_auth": ("iam", "none"),
+    "queue_encryption": ("kms-managed", "kms-customer", "sqs-managed"),
+    "worker_vpc": ("none", "new"),
+}
+FLAVOURS_AVAILABLE = ("http",)
+FIFO_MAX_BATCH_SIZE = 10
+UNWINDOWED_MAX_BATCH_SIZE = 10
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
+VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
+CFN_DESCRIPTION_MAX = 1024
+
+
+def _integer(value: object) -> int | None:
+    """The answer as an int, or None when it is not a plain non-negative whole number ('10', 10; not '1e3', True)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and DIGITS.fullmatch(value):
+        return int(value)
+    return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def check_fields(answers: dict) -> tuple[list[str], dict[str, int]]:
+    """Per-field checks. Returns the problems and the integers that parsed and are in range."""
+    problems: list[str] = []
+    numbers: dict[str, int] = {}
+
+    name = _text(answers.get("project_name", ""))
+    if not (3 <= len(name) <= 32 and PROJECT_NAME.fullmatch(name)):
+        problems.append(
+            f"project_name: {name!r} is not allowed; use 3-32 characters: lower-case letters and digits, "
+            "starting with a letter, words joined by single hyphens (e.g. 'orders-api')"
+        )
+
+    stage = _text(answers.get("stage", ""))
+    if not (1 <= len(stage) <= 12 and STAGE.fullmatch(stage)):
+        problems.append(
+            f"stage: {stage!r} is not allowed; use 1-12 lower-case letters and digits, starting with a letter "
+            "(e.g. 'dev', 'prod')"
+        )
+
+    description = _text(answers.get("description", ""))
+    if any(ch in description for ch in "\r\n") or any(ord(ch) < 32 and ch != "\t" for ch in description):
+        problems.append(f"description: {description!r} is not allowed; use one line of text without line breaks")
+    elif len(description) > CFN_DESCRIPTION_MAX:
+        problems.append(
+            f"description: {len(description)} characters is too long; allowed: at most {CFN_DESCRIPTION_MAX}"
+        )
+
+    for key, allowed in CHOICES.items():
+        value = answers.get(key)
+        if value not in allowed:
+            problems.append(f"{key}: {value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+    for key, (low, high) in INTEGER_RANGES.items():
+        value = answers.get(key)
+        number = _integer(value)
+        if number is None or not low <= number <= high:
+            problems.append(f"{key}: {value!r} is not allowed; use a whole number from {low} to {high}")
+        else:
+            numbers[key] = number
+
+    email = _text(answers.get("alarm_email", ""))
+    if email and not (len(email) <= 254 and EMAIL.fullmatch(email)):
+        problems.append(f"alarm_email: {email!r} is not an e-mail address; leave it empty or give one like ops@example.com")
+    return problems, numbers
+
+
+def check_combinations(answers: dict, numbers: dict[str, int]) -> list[str]:
+    """Rules between fields; each is checked only when the fields it reads are valid on their own."""
+    problems: list[str] = []
+    fifo = answers.get("queue_type") == "fifo"
+    batch = numbers.get("batch_size")
+    window = numbers.get("batching_window_seconds")
+    timeout = numbers.get("worker_timeout_seconds")
+
+    if fifo and batch is not None and batch > FIFO_MAX_BATCH_SIZE:
+        problems.append(
+            f"batch_size: {batch} is not allowed with queue_type 'fifo'; use 1 to {FIFO_MAX_BATCH_SIZE} "
+            "(Lambda's limit for FIFO queues)"
+        )
+    if fifo and window:
+        problems.append(
+            f"batching_window_seconds: {window} is not allowed with queue_type 'fifo'; use 0 "
+            "(Lambda allows no batching window on FIFO queues)"
+        )
+    if not fifo and batch is not None and batch > UNWINDOWED_MAX_BATCH_SIZE and window == 0:
+        problems.append(
+            f"batching_window_seconds: 0 is not allowed with batch_size {batch}; use 1 to 300 "
+            f"(Lambda needs a batching window for batches larger than {UNWINDOWED_MAX_BATCH_SIZE})"
+        )
+    if timeout is not None and window is not None:
+        visibility = VISIBILITY_TIMEOUT_FACTOR * timeout + window
+        if visibility > SQS_MAX_VISIBILITY_TIMEOUT_SECONDS:
+            problems.append(
+                f"worker_timeout_seconds: {timeout} makes the queue visibility timeout {visibility} s "
+                f"({VISIBILITY_TIMEOUT_FACTOR} x timeout + batching window); SQS allows at most "
+                f"{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS} s"
+            )
+    flavour = answers.get("api_flavour")
+    if flavour in CHOICES["api_flavour"] and flavour not in FLAVOURS_AVAILABLE:
+        problems.append(
+            f"api_flavour: {flavour!r} is not available yet in this template version; "
+            f"available: {', '.join(FLAVOURS_AVAILABLE)}"
+        )
+    return problems
+
+
+def validate(answers: dict) -> list[str]:
+    """All problems with the answers, one line each; empty when the answers are good."""
+    problems, numbers = check_fields(answers)
+    return problems + check_combinations(answers, numbers)
+
+
+def main(answers: dict) -> int:
+    problems = validate(answers)
+    if not problems:
+        return 0
+    print(f"ERROR: {len(problems)} answer(s) cannot be used; nothing was generated:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    # tojson escapes quotes and backslashes, so the raw string always holds valid JSON of the answers.
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

@@ -1,0 +1,84 @@
+"""HTTP API: POST /messages -> SQS-SendMessage with the whole body, throttled, logged, authorized as asked."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import arn_of
+
+
+def queue_id(synthesized, settings):
+    [logical_id] = [
+        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"] == settings.queue_name
+    ]
+    return logical_id
+
+
+def test_api_carries_the_design_name(synthesized, settings):
+    assert synthesized.only("AWS::ApiGatewayV2::Api")["Name"] == settings.api_name
+
+
+def test_post_messages_is_the_only_route_and_it_sends_to_sqs(synthesized):
+    route = synthesized.only("AWS::ApiGatewayV2::Route")
+    assert route["RouteKey"] == "POST /messages"
+    integration = synthesized.only("AWS::ApiGatewayV2::Integration")
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["IntegrationSubtype"] == "SQS-SendMessage"
+    assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
+
+
+def test_the_whole_request_body_becomes_the_message_body(synthesized, settings):
+    parameters = synthesized.only("AWS::ApiGatewayV2::Integration")["RequestParameters"]
+    assert parameters["QueueUrl"] == {"Ref": queue_id(synthesized, settings)}
+    assert parameters["MessageBody"] == "$request.body"
+
+
+def test_fifo_messages_take_their_group_from_a_header_and_dedup_from_the_request_id(synthesized, settings):
+    parameters = synthesized.only("AWS::ApiGatewayV2::Integration")["RequestParameters"]
+    fifo_parameters = {k: v for k, v in parameters.items() if k in ("MessageGroupId", "MessageDeduplicationId")}
+    expected = {"MessageGroupId": "$request.header.x-message-group-id", "MessageDeduplicationId": "$context.requestId"}
+    assert fifo_parameters == (expected if settings.fifo else {})
+
+
+def test_route_authorization_follows_api_auth(synthesized, settings):
+    route = synthesized.only("AWS::ApiGatewayV2::Route")
+    assert route["AuthorizationType"] == {"iam": "AWS_IAM", "none": "NONE"}[settings.api_auth]
+
+
+def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
+    stage = synthesized.only("AWS::ApiGatewayV2::Stage")
+    assert stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == settings.api_rate_limit
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == settings.api_burst_limit
+
+
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
+    stage = synthesized.only("AWS::ApiGatewayV2::Stage")
+    [log_group_id] = [
+        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
+    ]
+    assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)
+    fields = json.loads(stage["AccessLogSettings"]["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["integrationError"] == "$context.integration.error"
+
+
+def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+    integration = synthesized.only("AWS::ApiGatewayV2::Integration")
+    role_id = integration["CredentialsArn"]["Fn::GetAtt"][0]
+    role = synthesized.json["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    statements = [
+        {"Action": s["Action"], "Resource": s["Resource"]}
+        for p in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(queue_id(synthesized, settings))}]
+    keys = list(synthesized.resources("AWS::KMS::Key"))
+    if keys:
+        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
+    assert statements == expected

@@ -1,0 +1,81 @@
+"""The queue pair: names, retention, redrive, visibility timeout, encryption at rest and in transit."""
+
+from __future__ import annotations
+
+from conftest import arn_of
+
+DAY = 24 * 60 * 60
+
+
+def queues_by_name(synthesized):
+    return {r["Properties"]["QueueName"]: (lid, r) for lid, r in synthesized.resources("AWS::SQS::Queue").items()}
+
+
+def test_queue_and_dead_letter_queue_carry_the_design_names(synthesized, settings):
+    assert set(queues_by_name(synthesized)) == {settings.queue_name, settings.dlq_name}
+
+
+def test_queue_keeps_messages_for_the_retention_asked(synthesized, settings):
+    _, queue = queues_by_name(synthesized)[settings.queue_name]
+    assert queue["Properties"]["MessageRetentionPeriod"] == settings.queue_retention_days * DAY
+
+
+def test_dead_letter_queue_keeps_messages_fourteen_days(synthesized, settings):
+    _, dlq = queues_by_name(synthesized)[settings.dlq_name]
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * DAY
+
+
+def test_queue_redrives_to_the_dead_letter_queue_after_dlq_retries_receives(synthesized, settings):
+    dlq_id, _ = queues_by_name(synthesized)[settings.dlq_name]
+    _, queue = queues_by_name(synthesized)[settings.queue_name]
+    assert queue["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": arn_of(dlq_id),
+        "maxReceiveCount": settings.dlq_retries,
+    }
+
+
+def test_visibility_timeout_is_six_worker_timeouts_plus_the_batching_window(synthesized, settings):
+    _, queue = queues_by_name(synthesized)[settings.queue_name]
+    visibility = queue["Properties"]["VisibilityTimeout"]
+    assert visibility == 6 * settings.worker_timeout_seconds + settings.batching_window_seconds
+    assert visibility >= synthesized.only("AWS::Lambda::Function")["Timeout"] * 6
+
+
+def test_both_queues_are_encrypted_as_asked(synthesized, settings):
+    keys = synthesized.resources("AWS::KMS::Key")
+    expected = {
+        "kms-managed": {"KmsMasterKeyId": "alias/aws/sqs"},
+        "kms-customer": {"KmsMasterKeyId": arn_of(next(iter(keys), "none"))},
+        "sqs-managed": {"SqsManagedSseEnabled": True},
+    }[settings.queue_encryption]
+    for _, queue in queues_by_name(synthesized).values():
+        encryption = {k: v for k, v in queue["Properties"].items() if k in ("KmsMasterKeyId", "SqsManagedSseEnabled")}
+        assert encryption == expected
+    assert len(keys) == (1 if settings.queue_encryption == "kms-customer" else 0)
+    assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())
+
+
+def test_both_queues_refuse_requests_without_tls(synthesized):
+    protected = set()
+    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement == {
+                "Action": "sqs:*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Resource": statement["Resource"],
+            }:
+                protected.add(statement["Resource"]["Fn::GetAtt"][0])
+    assert protected == set(synthesized.resources("AWS::SQS::Queue"))
+
+
+def test_queues_are_fifo_exactly_when_asked(synthesized, settings):
+    for _, queue in queues_by_name(synthesized).values():
+        assert queue["Properties"].get("FifoQueue", False) is settings.fifo
+
+
+def test_queues_and_key_outlive_destroy_only_on_prod_like_stages(synthesized, settings):
+    stateful = {**synthesized.resources("AWS::SQS::Queue"), **synthesized.resources("AWS::KMS::Key")}
+    expected = "Retain" if settings.prod_like else "Delete"
+    assert {resource["DeletionPolicy"] for resource in stateful.values()} == {expected}

@@ -1,0 +1,35 @@
+"""The stack as a whole: its name, the cdk-nag checks and cfn-lint."""
+
+from __future__ import annotations
+
+import json
+
+from cfnlint.api import lint_all
+
+
+def test_stack_carries_the_design_name(synthesized, settings):
+    assert synthesized.stack.stack_name == settings.stack_name
+    assert synthesized.template_path.name == f"{settings.stack_name}.template.json"
+
+
+def test_checks_ran_and_left_no_unacknowledged_finding(synthesized):
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    plugins = {plugin["pluginName"]: plugin for plugin in report["pluginReports"]}
+    assert set(plugins) == {"AwsSolutions", "Serverless"}
+    for plugin in plugins.values():
+        assert plugin["violations"] == []
+        assert plugin["conclusion"] == "success"
+
+
+def test_every_acknowledgement_is_narrow_and_explained(synthesized, settings):
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    acknowledged = [s for plugin in report["pluginReports"] for s in plugin["suppressedViolations"]]
+    for finding in acknowledged:
+        assert len(finding["reason"]) >= 60, finding["ruleName"]
+        assert finding["acknowledgedAt"] != settings.stack_name, f"stack-wide acknowledgement: {finding['ruleName']}"
+
+
+def test_cfn_lint_reports_no_error(synthesized):
+    matches = lint_all(synthesized.template_path.read_text())
+    errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"]
+    assert errors == []

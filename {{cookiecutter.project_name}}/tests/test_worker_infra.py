@@ -1,0 +1,95 @@
+"""The worker function and the event source mapping that feeds it."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from conftest import arn_of
+
+from {{ cookiecutter.__package_name }}.settings import POWERTOOLS_VERSION, WORKER_RUNTIME
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def function_id(synthesized):
+    [logical_id] = synthesized.resources("AWS::Lambda::Function")
+    return logical_id
+
+
+def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, settings):
+    function = synthesized.only("AWS::Lambda::Function")
+    assert function["FunctionName"] == settings.worker_name
+    assert function["Runtime"] == WORKER_RUNTIME
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "handler.lambda_handler"
+
+
+def test_worker_timeout_and_memory_are_as_asked(synthesized, settings):
+    function = synthesized.only("AWS::Lambda::Function")
+    assert function["Timeout"] == settings.worker_timeout_seconds
+    assert function["MemorySize"] == settings.worker_memory_mb
+
+
+def test_worker_is_traced_and_told_its_queue_type(synthesized, settings):
+    function = synthesized.only("AWS::Lambda::Function")
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    environment = function["Environment"]["Variables"]
+    assert environment["QUEUE_TYPE"] == settings.queue_type
+    assert environment["POWERTOOLS_SERVICE_NAME"] == settings.project_name
+
+
+def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthesized, settings):
+    mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
+    assert mapping["BatchSize"] == settings.batch_size
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == settings.batching_window_seconds
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [queue_id] = [
+        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"] == settings.queue_name
+    ]
+    assert mapping["EventSourceArn"] == arn_of(queue_id)
+    assert mapping["FunctionName"] == {"Ref": function_id(synthesized)}
+
+
+def test_powertools_layer_is_the_version_the_tests_run(synthesized):
+    [layer] = synthesized.only("AWS::Lambda::Function")["Layers"]
+    parameter = synthesized.json["Parameters"][layer["Ref"]]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/{WORKER_RUNTIME}/{POWERTOOLS_VERSION}"
+    pyproject = tomllib.loads((PROJECT / "pyproject.toml").read_text())
+    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}" in pyproject["project"]["optional-dependencies"]["dev"]
+
+
+def test_worker_code_asset_holds_the_worker_modules_only(synthesized):
+    code = synthesized.only("AWS::Lambda::Function")["Code"]
+    manifest = json.loads(synthesized.template_path.with_name(f"{synthesized.stack.stack_name}.assets.json").read_text())
+    asset = synthesized.outdir / manifest["files"][code["S3Key"].removesuffix(".zip")]["source"]["path"]
+    shipped = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
+    assert shipped == sorted(p.name for p in (PROJECT / "worker").glob("*.py"))
+
+
+def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(synthesized, settings):
+    function = synthesized.only("AWS::Lambda::Function")
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    role = synthesized.json["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    [log_group_id] = [
+        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        if g["Properties"]["LogGroupName"] == f"/aws/lambda/{settings.worker_name}"
+    ]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
+    statements = [
+        s for p in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    log_statements = [s for s in statements if any(a.startswith("logs:") for a in s["Action"])]
+    assert log_statements == [
+        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": arn_of(log_group_id)}
+    ]
+    retention = synthesized.json["Resources"][log_group_id]["Properties"]["RetentionInDays"]
+    assert retention == (365 if settings.prod_like else 14)
+    assert json.dumps(statements).count("sqs:SendMessage") == 0

@@ -1,0 +1,141 @@
+"""Every value the stack is built from: the answers given when the project was generated, and what follows from them.
+
+Constructs read this object and never invent numbers or names. Change a setting here (or pass another stage with
+`cdk deploy -c stage=prod`), not in the constructs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+
+# The Powertools layer must carry the same version as the `aws-lambda-powertools` pin in pyproject.toml, so that
+# the tests run the worker against the library it gets in Lambda (a test checks the two agree).
+POWERTOOLS_VERSION = "3.37.0"
+WORKER_RUNTIME = "python3.14"
+
+# Stages whose data outlives `cdk destroy` (queues and keys are retained, the stack is termination-protected,
+# logs are kept longer). Add a stage name here to treat it as production.
+PROD_LIKE_STAGES = frozenset({"prod", "production", "live"})
+
+SQS_MAX_RETENTION_DAYS = 14
+VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
+STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,11}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_name: str
+    stage: str
+    description: str
+    api_flavour: Literal["http", "rest", "websocket"]
+    api_auth: Literal["iam", "none"]
+    api_rate_limit: int  # steady-state requests per second
+    api_burst_limit: int
+    queue_type: Literal["standard", "fifo"]
+    queue_encryption: Literal["kms-managed", "kms-customer", "sqs-managed"]
+    queue_retention_days: int
+    dlq_retries: int  # receives before SQS moves a message to the dead-letter queue (maxReceiveCount)
+    batch_size: int
+    batching_window_seconds: int
+    max_concurrency: int
+    worker_timeout_seconds: int
+    worker_memory_mb: int
+    alarm_email: str
+    worker_vpc: Literal["none", "new"]
+
+    def __post_init__(self) -> None:
+        if not STAGE_PATTERN.fullmatch(self.stage):
+            raise ValueError(
+                f"stage: {self.stage!r} is not allowed; use 1-12 lower-case letters and digits, starting with a letter"
+            )
+
+    def for_stage(self, stage: str | None) -> Settings:
+        """The same settings for another stage (`cdk synth -c stage=prod`); None keeps this one."""
+        return self if stage is None else dataclasses.replace(self, stage=stage)
+
+    # Names (fixed by the design contract; the stage keeps two deployments in one account apart).
+    @property
+    def prefix(self) -> str:
+        return f"{self.project_name}-{self.stage}"
+
+    @property
+    def fifo(self) -> bool:
+        return self.queue_type == "fifo"
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.prefix}-queue-stack"
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.prefix}-queue" + (".fifo" if self.fifo else "")
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.prefix}-dlq" + (".fifo" if self.fifo else "")
+
+    @property
+    def api_name(self) -> str:
+        return f"{self.prefix}-{self.api_flavour}-api"
+
+    @property
+    def worker_name(self) -> str:
+        return f"{self.prefix}-worker"
+
+    # Derived limits.
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """Long enough that a message is not handed out again while a worker (and its retries) may still hold it."""
+        return VISIBILITY_TIMEOUT_FACTOR * self.worker_timeout_seconds + self.batching_window_seconds
+
+    @property
+    def dlq_retention_days(self) -> int:
+        """The maximum, so that failed messages wait as long as SQS allows for someone to look at them."""
+        return SQS_MAX_RETENTION_DAYS
+
+    # Stage-dependent behaviour.
+    @property
+    def prod_like(self) -> bool:
+        return self.stage in PROD_LIKE_STAGES
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return logs.RetentionDays.ONE_YEAR if self.prod_like else logs.RetentionDays.TWO_WEEKS
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What `cdk destroy` does to queues, keys and logs: keep them on prod-like stages, delete them elsewhere."""
+        return RemovalPolicy.RETAIN if self.prod_like else RemovalPolicy.DESTROY
+
+    @property
+    def powertools_layer_parameter(self) -> str:
+        """Public SSM parameter holding the regional ARN of the Powertools layer (resolved at deploy, not at synth)."""
+        return f"/aws/service/powertools/python/arm64/{WORKER_RUNTIME}/{POWERTOOLS_VERSION}"
+
+
+ANSWERS = Settings(
+    project_name="{{ cookiecutter.project_name }}",
+    stage="{{ cookiecutter.stage }}",
+    description={{ cookiecutter.description | tojson }},
+    api_flavour="{{ cookiecutter.api_flavour }}",
+    api_auth="{{ cookiecutter.api_auth }}",
+    api_rate_limit={{ cookiecutter.api_throttling | int }},
+    api_burst_limit={{ cookiecutter.api_burst | int }},
+    queue_type="{{ cookiecutter.queue_type }}",
+    queue_encryption="{{ cookiecutter.queue_encryption }}",
+    queue_retention_days={{ cookiecutter.queue_retention_days | int }},
+    dlq_retries={{ cookiecutter.dlq_retries | int }},
+    batch_size={{ cookiecutter.batch_size | int }},
+    batching_window_seconds={{ cookiecutter.batching_window_seconds | int }},
+    max_concurrency={{ cookiecutter.max_concurrency | int }},
+    worker_timeout_seconds={{ cookiecutter.worker_timeout_seconds | int }},
+    worker_memory_mb={{ cookiecutter.worker_memory_mb | int }},
+    alarm_email={{ cookiecutter.alarm_email | tojson }},
+    worker_vpc="{{ cookiecutter.worker_vpc }}",
+)

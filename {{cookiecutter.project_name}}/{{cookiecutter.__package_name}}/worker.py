@@ -1,0 +1,102 @@
+"""The Lambda function that drains the queue, and the event source mapping that feeds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from .checks import acknowledge
+from .settings import WORKER_RUNTIME, Settings
+
+# The asset is the worker folder alone: no tests, no infrastructure code, no caches.
+WORKER_SOURCE = Path(__file__).resolve().parent.parent / "worker"
+ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
+
+
+class Worker(Construct):
+    """`function` receives batches from `queue` and reports the records that failed (partial batch response)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queue: sqs.IQueue) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{settings.worker_name}",
+            retention=settings.log_retention,
+            removal_policy=settings.removal_policy,
+        )
+        # Powertools comes from its public layer, pinned to the version the tests use: no docker, no bundling.
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            ssm.StringParameter.value_for_string_parameter(self, settings.powertools_layer_parameter),
+        )
+        # An own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs {settings.worker_name}",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=settings.worker_name,
+            description=f"Processes messages from {settings.queue_name}",
+            runtime=lambda_.Runtime(WORKER_RUNTIME, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(WORKER_SOURCE), exclude=ASSET_EXCLUDES),
+            handler="handler.lambda_handler",
+            layers=[powertools],
+            role=self.role,
+            timeout=Duration.seconds(settings.worker_timeout_seconds),
+            memory_size=settings.worker_memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": settings.project_name,
+                "POWERTOOLS_METRICS_NAMESPACE": settings.project_name,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                "QUEUE_TYPE": settings.queue_type,
+            },
+        )
+        self.event_source = sources.SqsEventSource(
+            queue,
+            batch_size=settings.batch_size,
+            max_batching_window=(
+                Duration.seconds(settings.batching_window_seconds) if settings.batching_window_seconds else None
+            ),
+            max_concurrency=settings.max_concurrency,
+            report_batch_item_failures=True,
+        )
+        self.function.add_event_source(self.event_source)
+        self._acknowledge_checks()
+
+    def _acknowledge_checks(self) -> None:
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+            "permissions, so Resource is '*' (AWS documents no narrower form).",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "The function is invoked synchronously by the SQS event source mapping, never asynchronously; "
+            "failed messages go to the queue's own dead-letter queue through its redrive policy.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS event source mappings take no on-failure destination; the queue's redrive policy moves a "
+            "message to the dead-letter queue after dlq_retries receives.",
+        )
