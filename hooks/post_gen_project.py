@@ -16,6 +16,7 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "{pkg}/http_api.py",
         "tests/test_http_api.py",
         "tests/test_http_contract.py",
+        "docs/http-api.md",
     ),
     ("api_flavour", "rest"): (
         "{pkg}/rest_api.py",
@@ -24,6 +25,7 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "{pkg}/mapping/rest_error.vtl",
         "tests/test_rest_api.py",
         "tests/test_rest_contract.py",
+        "docs/rest-api.md",
     ),
     ("api_flavour", "websocket"): (
         "{pkg}/websocket_api.py",
@@ -32,10 +34,7 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "tests/test_websocket_api.py",
         "tests/test_websocket_contract.py",
         "tests/test_replies.py",
-    ),
-    ("worker_vpc", "new"): (
-        "{pkg}/network.py",
-        "tests/test_network.py",
+        "docs/websocket-api.md",
     ),
 }
 ANSWERS_FILE = ".cookiecutter.json"

@@ -13,7 +13,7 @@ import sys
 
 PROJECT_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STAGE = re.compile(r"[a-z][a-z0-9]*")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 DIGITS = re.compile(r"[0-9]+")
 
 # name -> (lowest, highest), inclusive; the ranges of DESIGN.md (limits of API Gateway, SQS and Lambda).
@@ -35,7 +35,8 @@ CHOICES = {
     "queue_encryption": ("kms-managed", "kms-customer", "sqs-managed"),
     "worker_vpc": ("none", "new"),
 }
-FLAVOURS_AVAILABLE = ("http",)
+# Choices the contract names that this template version does not build yet.
+NOT_AVAILABLE_YET = {("worker_vpc", "new")}
 FIFO_MAX_BATCH_SIZE = 10
 UNWINDOWED_MAX_BATCH_SIZE = 10
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
@@ -78,8 +79,8 @@ def check_fields(answers: dict) -> tuple[list[str], dict[str, int]]:
         )
 
     description = _text(answers.get("description", ""))
-    if any(ch in description for ch in "\r\n") or any(ord(ch) < 32 and ch != "\t" for ch in description):
-        problems.append(f"description: {description!r} is not allowed; use one line of text without line breaks")
+    if any(ch in description for ch in "\r\n") or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in description):
+        problems.append(f"description: {description!r} is not allowed; use one line of text without line breaks or control characters")
     elif len(description) > CFN_DESCRIPTION_MAX:
         problems.append(
             f"description: {len(description)} characters is too long; allowed: at most {CFN_DESCRIPTION_MAX}"
@@ -135,12 +136,12 @@ def check_combinations(answers: dict, numbers: dict[str, int]) -> list[str]:
                 f"({VISIBILITY_TIMEOUT_FACTOR} x timeout + batching window); SQS allows at most "
                 f"{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS} s"
             )
-    flavour = answers.get("api_flavour")
-    if flavour in CHOICES["api_flavour"] and flavour not in FLAVOURS_AVAILABLE:
-        problems.append(
-            f"api_flavour: {flavour!r} is not available yet in this template version; "
-            f"available: {', '.join(FLAVOURS_AVAILABLE)}"
-        )
+    for key, value in sorted(NOT_AVAILABLE_YET):
+        if answers.get(key) == value:
+            available = [choice for choice in CHOICES[key] if (key, choice) not in NOT_AVAILABLE_YET]
+            problems.append(
+                f"{key}: {value!r} is not available yet in this template version; choose one of: {', '.join(available)}"
+            )
     return problems
 
 

@@ -122,7 +122,7 @@ class Settings:
 ANSWERS = Settings(
     project_name="{{ cookiecutter.project_name }}",
     stage="{{ cookiecutter.stage }}",
-    description={{ cookiecutter.description | tojson }},
+    description="{{ cookiecutter.description | replace('\\', '\\\\') | replace('"', '\\"') }}",
     api_flavour="{{ cookiecutter.api_flavour }}",
     api_auth="{{ cookiecutter.api_auth }}",
     api_rate_limit={{ cookiecutter.api_throttling | int }},
@@ -136,6 +136,6 @@ ANSWERS = Settings(
     max_concurrency={{ cookiecutter.max_concurrency | int }},
     worker_timeout_seconds={{ cookiecutter.worker_timeout_seconds | int }},
     worker_memory_mb={{ cookiecutter.worker_memory_mb | int }},
-    alarm_email={{ cookiecutter.alarm_email | tojson }},
+    alarm_email="{{ cookiecutter.alarm_email }}",
     worker_vpc="{{ cookiecutter.worker_vpc }}",
 )

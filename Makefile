@@ -1,0 +1,33 @@
+# The template's two commands: `make bake` (a project with the default answers) and `make test` (everything).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CDK_CLI_VERSION := 2.1148.1
+CDK_CLI_DIR := .cache/cdk-cli
+CDK_CLI := $(CDK_CLI_DIR)/node_modules/.bin/cdk
+BAKE_DIR ?= baked
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_CLI
+
+.PHONY: install bake test clean
+
+install: $(BIN)/.installed $(CDK_CLI)
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet ".[dev]"
+	touch $@
+
+$(CDK_CLI):
+	npm install --silent --no-audit --no-fund --prefix $(CDK_CLI_DIR) aws-cdk@$(CDK_CLI_VERSION)
+
+bake: $(BIN)/.installed
+	$(BIN)/cookiecutter --no-input --overwrite-if-exists --output-dir $(BAKE_DIR) .
+	@echo "Baked into $(BAKE_DIR)/"
+
+test: install
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .cache $(BAKE_DIR) .pytest_cache

@@ -1,0 +1,63 @@
+"""Shared pieces of the template's tests: the option combinations every bake test runs, and small helpers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+# Every flavour x queue type in full; auth, encryption, stage, batching and VPC spread pairwise across them.
+VARIANTS: dict[str, dict[str, str]] = {
+    "http-standard-defaults": {},
+    "http-fifo-none-customer": {"queue_type": "fifo", "api_auth": "none", "queue_encryption": "kms-customer"},
+    "http-standard-sqs-prod-windowed": {
+        "queue_encryption": "sqs-managed",
+        "stage": "prod",
+        "batch_size": "500",
+        "batching_window_seconds": "20",
+        "alarm_email": "ops@example.com",
+    },
+    "rest-standard-iam-customer": {"api_flavour": "rest", "queue_encryption": "kms-customer"},
+    "rest-fifo-none-prod": {"api_flavour": "rest", "queue_type": "fifo", "api_auth": "none", "stage": "prod"},
+    "websocket-standard-none-sqs": {"api_flavour": "websocket", "api_auth": "none", "queue_encryption": "sqs-managed"},
+    "websocket-fifo-iam-customer-prod": {
+        "api_flavour": "websocket",
+        "queue_type": "fifo",
+        "queue_encryption": "kms-customer",
+        "stage": "prod",
+    },
+}
+
+
+def load_hook(name: str) -> ModuleType:
+    """Import a hook as a module (its Jinja line only runs under `__main__`)."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_project_tests(project: Path) -> subprocess.CompletedProcess:
+    """The baked project's own suite, in this venv (it holds every pin of the generated pyproject.toml)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def defaults() -> dict:
+    return DEFAULTS

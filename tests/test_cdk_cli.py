@@ -1,0 +1,38 @@
+"""The real CDK CLI synthesizes the default project, and cfn-lint finds no error in what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import TEMPLATE
+
+CFN_LINT_ERROR_BIT = 2  # cfn-lint's exit status is a bitmask: 2 error, 4 warning, 8 informational
+
+
+def cdk_cli() -> str:
+    cli = Path(os.environ.get("CDK_CLI", ".cache/cdk-cli/node_modules/.bin/cdk"))
+    cli = cli if cli.is_absolute() else TEMPLATE / cli
+    assert cli.exists(), f"CDK CLI not installed at {cli}: run `make install`"
+    return str(cli)
+
+
+def test_cdk_synth_with_the_cli_then_cfn_lint(cookies):
+    project = cookies.bake().project_path
+    bin_dir = str(Path(sys.executable).parent)  # cdk.json runs `python3 app.py`: this venv's python
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    synth = subprocess.run(
+        [cdk_cli(), "synth", "--quiet", "--no-notices"], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert synth.returncode == 0, synth.stdout[-3000:] + synth.stderr[-3000:]
+    template_path = project / "cdk.out" / "async-api-dev-queue-stack.template.json"
+    resources = json.loads(template_path.read_text())["Resources"]
+    assert {r["Properties"].get("QueueName") for r in resources.values() if r["Type"] == "AWS::SQS::Queue"} == {
+        "async-api-dev-queue",
+        "async-api-dev-dlq",
+    }
+    lint = subprocess.run([str(Path(bin_dir) / "cfn-lint"), str(template_path)], capture_output=True, text=True)
+    assert not lint.returncode & CFN_LINT_ERROR_BIT, lint.stdout

@@ -1,0 +1,25 @@
+"""The template's venv runs the baked projects' tests, so it must hold exactly their pins."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib.metadata import version
+
+from packaging.requirements import Requirement
+
+from conftest import TEMPLATE
+
+
+def generated_pins(cookies) -> list[str]:
+    project = tomllib.loads((cookies.bake().project_path / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + project["optional-dependencies"]["dev"]
+
+
+def test_this_venv_satisfies_every_pin_of_the_generated_project(cookies):
+    for pin in map(Requirement, generated_pins(cookies)):
+        assert pin.specifier.contains(version(pin.name), prereleases=True), f"{pin} vs installed {version(pin.name)}"
+
+
+def test_the_template_pins_the_same_versions_as_the_generated_project(cookies):
+    template = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert set(generated_pins(cookies)) <= set(template)

@@ -1,0 +1,15 @@
+"""The honest path of a user: a baked default project, its own `make install`, `make test` and `make synth`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+
+def test_default_project_installs_tests_and_synthesizes_on_its_own(cookies):
+    project = cookies.bake().project_path
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    for target in ("install", "test", "synth"):
+        run = subprocess.run(["make", target], cwd=project, env=env, capture_output=True, text=True, timeout=1800)
+        assert run.returncode == 0, f"make {target}:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    assert (project / "cdk.out" / "async-api-dev-queue-stack.template.json").exists()

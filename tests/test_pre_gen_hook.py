@@ -1,0 +1,124 @@
+"""Bad answers are refused before anything is written: one line per problem naming the variable, non-zero exit."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+
+import pytest
+
+from conftest import DEFAULTS, load_hook
+
+pre_gen = load_hook("pre_gen_project")
+
+
+def answers(**overrides) -> dict:
+    chosen = {key: (value[0] if isinstance(value, list) else value) for key, value in DEFAULTS.items()}
+    return chosen | overrides
+
+
+# (answers to change, variable the message must name, words the message must carry)
+BAD_ANSWERS = [
+    ({"project_name": "My_Project"}, "project_name", "'My_Project'"),
+    ({"project_name": "ab"}, "project_name", "3-32 characters"),
+    ({"project_name": "a" * 33}, "project_name", "3-32 characters"),
+    ({"project_name": "bad--name"}, "project_name", "single hyphens"),
+    ({"project_name": "9lives"}, "project_name", "starting with a letter"),
+    ({"description": "two\nlines"}, "description", "one line"),
+    ({"stage": "Prod"}, "stage", "lower-case"),
+    ({"stage": "averyverylongstage"}, "stage", "1-12"),
+    ({"stage": ""}, "stage", "1-12"),
+    ({"api_throttling": "0"}, "api_throttling", "from 1 to 10000"),
+    ({"api_throttling": "lots"}, "api_throttling", "'lots'"),
+    ({"api_burst": "5001"}, "api_burst", "from 1 to 5000"),
+    ({"queue_retention_days": "15"}, "queue_retention_days", "from 1 to 14"),
+    ({"batch_size": "10001", "batching_window_seconds": "1"}, "batch_size", "from 1 to 10000"),
+    ({"batching_window_seconds": "301"}, "batching_window_seconds", "from 0 to 300"),
+    ({"dlq_retries": "0"}, "dlq_retries", "from 1 to 1000"),
+    ({"max_concurrency": "1"}, "max_concurrency", "from 2 to 1000"),
+    ({"worker_timeout_seconds": "901"}, "worker_timeout_seconds", "from 1 to 900"),
+    ({"worker_memory_mb": "64"}, "worker_memory_mb", "from 128 to 10240"),
+    ({"worker_memory_mb": "1e3"}, "worker_memory_mb", "whole number"),
+    ({"alarm_email": "not-an-address"}, "alarm_email", "e-mail"),
+    ({"worker_vpc": "new"}, "worker_vpc", "not available yet"),
+    # cross-field rules
+    ({"queue_type": "fifo", "batch_size": "11"}, "batch_size", "with queue_type 'fifo'; use 1 to 10"),
+    ({"queue_type": "fifo", "batching_window_seconds": "5"}, "batching_window_seconds", "no batching window on FIFO"),
+    ({"batch_size": "100", "batching_window_seconds": "0"}, "batching_window_seconds", "use 1 to 300"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "variable", "words"), BAD_ANSWERS, ids=[b[1] + ":" + str(b[0]) for b in BAD_ANSWERS])
+def test_a_bad_answer_is_refused_with_a_message_naming_it(overrides, variable, words):
+    problems = pre_gen.validate(answers(**overrides))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{variable}: ")
+    assert words in problems[0]
+
+
+@pytest.mark.parametrize(("overrides", "variable", "words"), BAD_ANSWERS[::4], ids=[b[1] for b in BAD_ANSWERS[::4]])
+def test_cookiecutter_stops_on_a_bad_answer_and_writes_nothing(cookies, capfd, overrides, variable, words):
+    result = cookies.bake(extra_context=overrides)
+    assert result.exit_code != 0
+    assert result.project_path is None or not result.project_path.exists()
+    err = capfd.readouterr().err
+    assert f"  - {variable}: " in err and words in err
+    assert "nothing was generated" in err
+
+
+def test_every_problem_is_reported_at_once(cookies, capfd):
+    result = cookies.bake(extra_context={"project_name": "X", "stage": "P", "api_burst": "0", "dlq_retries": "-1"})
+    assert result.exit_code != 0
+    err = capfd.readouterr().err
+    assert "4 answer(s) cannot be used" in err
+    for variable in ("project_name", "stage", "api_burst", "dlq_retries"):
+        assert f"  - {variable}: " in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("api_flavour", "graphql"), ("queue_type", "lifo"), ("api_auth", "cognito"), ("queue_encryption", "none"),
+     ("worker_vpc", "default")],
+)
+def test_an_unknown_choice_is_refused_naming_the_choices(cookies, variable, value):
+    result = cookies.bake(extra_context={variable: value})
+    assert result.exit_code != 0
+    assert result.project_path is None or not result.project_path.exists()
+    message = str(result.exception)
+    assert variable in message and value in message
+    assert all(choice in message for choice in DEFAULTS[variable])
+
+
+def test_visibility_timeout_beyond_twelve_hours_is_refused():
+    # Unreachable within the per-field ranges today (6 x 900 + 300 s < 12 h); guarded in case the ranges grow.
+    problems = pre_gen.check_combinations(answers(), {"worker_timeout_seconds": 8000, "batching_window_seconds": 0})
+    assert problems == [
+        "worker_timeout_seconds: 8000 makes the queue visibility timeout 48000 s (6 x timeout + batching window); "
+        "SQS allows at most 43200 s"
+    ]
+
+
+def test_answers_are_read_as_data_not_code(cookies, tmp_path):
+    """Quotes, backslashes and code in an answer reach the project as text: nothing runs, nothing breaks."""
+    marker = tmp_path / "pwned"
+    sneaky = f'""" + __import__("pathlib").Path(r"{marker}").write_text("x") + r""" \\ \' \t é 🚀'
+    result = cookies.bake(extra_context={"description": sneaky})
+    assert result.exit_code == 0, result.exception
+    assert not marker.exists()
+    settings = ast.parse((result.project_path / "async_api" / "settings.py").read_text())
+    [description] = [
+        ast.literal_eval(keyword.value)
+        for node in ast.walk(settings)
+        if isinstance(node, ast.Call)
+        for keyword in node.keywords
+        if keyword.arg == "description"
+    ]
+    assert description == sneaky
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == sneaky
+
+
+def test_good_answers_pass(defaults):
+    assert pre_gen.validate(answers()) == []
+    assert pre_gen.validate(answers(queue_type="fifo", batch_size=10, batching_window_seconds=0)) == []
+    assert pre_gen.validate(answers(batch_size="10000", batching_window_seconds="300", alarm_email="a.b@ex.org")) == []
