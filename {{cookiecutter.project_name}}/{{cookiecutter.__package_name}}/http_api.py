@@ -10,6 +10,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .access_logs import StageAccessLogs, access_log_group
+from .monitoring import ApiMetrics
 from .queue import QueueWithDeadLetter
 from .settings import Settings
 
@@ -63,3 +64,9 @@ class HttpIngestApi(Construct):
         queues.grant_key_for_send(route.node.find_child("InvokeRole"))
         self.url = f"{self.stage.url}{MESSAGES_PATH.lstrip('/')}"
         CfnOutput(scope, "MessagesUrl", value=self.url, description="POST messages here")
+        self.metrics = ApiMetrics(
+            requests=self.api.metric_count(),
+            client_errors=self.api.metric_client_error(),
+            server_errors=self.api.metric_server_error(),
+            latency=self.api.metric_latency(),
+        )

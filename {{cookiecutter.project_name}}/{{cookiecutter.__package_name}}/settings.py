@@ -99,6 +99,11 @@ class Settings:
         """The maximum, so that failed messages wait as long as SQS allows for someone to look at them."""
         return SQS_MAX_RETENTION_DAYS
 
+    @property
+    def oldest_message_alarm_seconds(self) -> int:
+        """A message older than every retry could take (visibility timeout x receives) means the worker lags."""
+        return self.visibility_timeout_seconds * self.dlq_retries
+
     # Stage-dependent behaviour.
     @property
     def prod_like(self) -> bool:

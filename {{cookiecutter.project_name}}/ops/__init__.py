@@ -1,0 +1,1 @@
+"""Operational tools run from a workstation (not deployed)."""

@@ -1,0 +1,142 @@
+"""Move the messages of the dead-letter queue back to the work queue, once their cause is fixed.
+
+    make redrive                    # SQS's own move task, with progress until it ends
+    make redrive ARGS=--dry-run     # only count what would move
+    make redrive ARGS=--copy        # receive/send/delete instead (endpoints without move tasks, e.g. moto or the local emulator)
+
+The copy fallback keeps each message's body, message attributes, and on FIFO queues its group id, and deletes a
+message from the dead-letter queue only after the work queue accepted it (nothing lost; a crash in between can at
+worst leave one batch in both queues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from {{ cookiecutter.__package_name }}.settings import ANSWERS
+
+TERMINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELLED"}
+BATCH = 10  # SQS's largest receive and send batch
+
+
+class RedriveFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Queues:
+    queue_url: str
+    dlq_url: str
+    queue_arn: str
+    dlq_arn: str
+
+    @classmethod
+    def look_up(cls, sqs: Any, queue_name: str, dlq_name: str) -> Queues:
+        queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        dlq_url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+        return cls(queue_url, dlq_url, _arn(sqs, queue_url), _arn(sqs, dlq_url))
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def waiting(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def move_task(
+    sqs: Any, queues: Queues, *, report: Callable[[str], None] = print, poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Start SQS's message move task from the DLQ to the queue and follow it to its end. Returns the moved count."""
+    task = sqs.start_message_move_task(SourceArn=queues.dlq_arn, DestinationArn=queues.queue_arn)
+    report(f"Started move task {task['TaskHandle']}")
+    while True:
+        # The newest task on this source is the one just started (SQS runs one move task per source at a time).
+        [status] = sqs.list_message_move_tasks(SourceArn=queues.dlq_arn, MaxResults=1)["Results"]
+        moved, total = status.get("ApproximateNumberOfMessagesMoved", 0), status.get("ApproximateNumberOfMessagesToMove")
+        report(f"{status['Status']}: {moved} of {total if total is not None else '?'} moved")
+        if status["Status"] == "COMPLETED":
+            return moved
+        if status["Status"] in TERMINAL_STATUSES:
+            raise RedriveFailed(f"move task {status['Status']}: {status.get('FailureReason', 'no reason given')}")
+        sleep(poll_seconds)
+
+
+def copy_messages(sqs: Any, queues: Queues, *, fifo: bool, report: Callable[[str], None] = print) -> int:
+    """Receive from the DLQ, send to the queue with body and attributes intact, then delete. Returns the count."""
+    moved = 0
+    while True:
+        received = sqs.receive_message(
+            QueueUrl=queues.dlq_url,
+            MaxNumberOfMessages=BATCH,
+            MessageAttributeNames=["All"],
+            AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+            VisibilityTimeout=120,
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+        if not received:
+            report(f"Done: {moved} moved")
+            return moved
+        entries = [_entry(str(n), message, fifo) for n, message in enumerate(received)]
+        sent = sqs.send_message_batch(QueueUrl=queues.queue_url, Entries=entries)
+        if sent.get("Failed"):
+            raise RedriveFailed(f"the queue refused messages: {sent['Failed']}")
+        sqs.delete_message_batch(
+            QueueUrl=queues.dlq_url,
+            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)],
+        )
+        moved += len(received)
+        report(f"{moved} moved")
+
+
+def _entry(entry_id: str, message: dict, fifo: bool) -> dict:
+    entry = {"Id": entry_id, "MessageBody": message["Body"]}
+    if message.get("MessageAttributes"):
+        entry["MessageAttributes"] = message["MessageAttributes"]
+    if fifo:
+        attributes = message.get("Attributes", {})
+        entry["MessageGroupId"] = attributes["MessageGroupId"]
+        # The original id would be dropped as a duplicate within SQS's five-minute window; the message id is unique.
+        entry["MessageDeduplicationId"] = f"redrive-{message['MessageId']}"
+    return entry
+
+
+def main(argv: list[str] | None = None, *, sqs: Any = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default=None, help=f"stage to redrive (default {ANSWERS.stage})")
+    parser.add_argument("--dry-run", action="store_true", help="print how many messages wait, move nothing")
+    parser.add_argument("--copy", action="store_true", help="receive/send/delete instead of a move task")
+    parser.add_argument("--endpoint-url", default=None, help="SQS endpoint (e.g. the local emulator)")
+    args = parser.parse_args(argv)
+    settings = ANSWERS.for_stage(args.stage)
+    sqs = sqs or boto3.client("sqs", endpoint_url=args.endpoint_url)
+    queues = Queues.look_up(sqs, settings.queue_name, settings.dlq_name)
+
+    count = waiting(sqs, queues.dlq_url)
+    print(f"{count} message(s) wait in {settings.dlq_name}")
+    if args.dry_run or count == 0:
+        return 0
+    try:
+        if args.copy:
+            copy_messages(sqs, queues, fifo=settings.fifo)
+        else:
+            move_task(sqs, queues)
+    except (RedriveFailed, ClientError) as error:
+        print(f"Redrive failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
