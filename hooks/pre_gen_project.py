@@ -35,8 +35,6 @@ CHOICES = {
     "queue_encryption": ("kms-managed", "kms-customer", "sqs-managed"),
     "worker_vpc": ("none", "new"),
 }
-# Choices the contract names that this template version does not build yet.
-NOT_AVAILABLE_YET = {("worker_vpc", "new")}
 FIFO_MAX_BATCH_SIZE = 10
 UNWINDOWED_MAX_BATCH_SIZE = 10
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
@@ -135,12 +133,6 @@ def check_combinations(answers: dict, numbers: dict[str, int]) -> list[str]:
                 f"worker_timeout_seconds: {timeout} makes the queue visibility timeout {visibility} s "
                 f"({VISIBILITY_TIMEOUT_FACTOR} x timeout + batching window); SQS allows at most "
                 f"{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS} s"
-            )
-    for key, value in sorted(NOT_AVAILABLE_YET):
-        if answers.get(key) == value:
-            available = [choice for choice in CHOICES[key] if (key, choice) not in NOT_AVAILABLE_YET]
-            problems.append(
-                f"{key}: {value!r} is not available yet in this template version; choose one of: {', '.join(available)}"
             )
     return problems
 

@@ -19,7 +19,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Every flavour x queue type in full; auth, encryption, stage, batching and VPC spread pairwise across them.
 VARIANTS: dict[str, dict[str, str]] = {
     "http-standard-defaults": {},
-    "http-fifo-none-customer": {"queue_type": "fifo", "api_auth": "none", "queue_encryption": "kms-customer"},
+    "http-fifo-none-customer-vpc": {
+        "queue_type": "fifo",
+        "api_auth": "none",
+        "queue_encryption": "kms-customer",
+        "worker_vpc": "new",
+    },
     "http-standard-sqs-prod-windowed": {
         "queue_encryption": "sqs-managed",
         "stage": "prod",
@@ -28,8 +33,20 @@ VARIANTS: dict[str, dict[str, str]] = {
         "alarm_email": "ops@example.com",
     },
     "rest-standard-iam-customer": {"api_flavour": "rest", "queue_encryption": "kms-customer"},
-    "rest-fifo-none-prod": {"api_flavour": "rest", "queue_type": "fifo", "api_auth": "none", "stage": "prod"},
-    "websocket-standard-none-sqs": {"api_flavour": "websocket", "api_auth": "none", "queue_encryption": "sqs-managed"},
+    "rest-fifo-none-prod-vpc": {
+        "api_flavour": "rest",
+        "queue_type": "fifo",
+        "api_auth": "none",
+        "stage": "prod",
+        "worker_vpc": "new",
+    },
+    "websocket-standard-none-sqs-vpc": {
+        "api_flavour": "websocket",
+        "api_auth": "none",
+        "queue_encryption": "sqs-managed",
+        "worker_vpc": "new",
+        "alarm_email": "ops@example.com",
+    },
     "websocket-fifo-iam-customer-prod": {
         "api_flavour": "websocket",
         "queue_type": "fifo",

@@ -40,7 +40,6 @@ BAD_ANSWERS = [
     ({"worker_memory_mb": "64"}, "worker_memory_mb", "from 128 to 10240"),
     ({"worker_memory_mb": "1e3"}, "worker_memory_mb", "whole number"),
     ({"alarm_email": "not-an-address"}, "alarm_email", "e-mail"),
-    ({"worker_vpc": "new"}, "worker_vpc", "not available yet"),
     # cross-field rules
     ({"queue_type": "fifo", "batch_size": "11"}, "batch_size", "with queue_type 'fifo'; use 1 to 10"),
     ({"queue_type": "fifo", "batching_window_seconds": "5"}, "batching_window_seconds", "no batching window on FIFO"),

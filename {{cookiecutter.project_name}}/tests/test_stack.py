@@ -12,6 +12,13 @@ def test_stack_carries_the_design_name(synthesized, settings):
     assert synthesized.template_path.name == f"{settings.stack_name}.template.json"
 
 
+def test_only_prod_like_stages_are_termination_protected(synthesized, settings):
+    assert synthesized.stack.termination_protection is settings.prod_like
+    manifest = json.loads((synthesized.outdir / "manifest.json").read_text())
+    properties = manifest["artifacts"][settings.stack_name]["properties"]
+    assert properties.get("terminationProtection", False) is settings.prod_like
+
+
 def test_checks_ran_and_left_no_unacknowledged_finding(synthesized):
     report = json.loads((synthesized.outdir / "validation-report.json").read_text())
     plugins = {plugin["pluginName"]: plugin for plugin in report["pluginReports"]}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aws_cdk import RemovalPolicy
@@ -48,6 +49,10 @@ class Settings:
     worker_memory_mb: int
     alarm_email: str
     worker_vpc: Literal["none", "new"]
+    # Custom observability: Lambda extension layers (e.g. a vendor's agent) and the environment they read.
+    # The worker code does not change; Powertools Logger/Metrics output stays on stdout for CloudWatch.
+    worker_extension_layer_arns: tuple[str, ...] = ()
+    worker_environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.fullmatch(self.stage):

@@ -1,4 +1,4 @@
-"""The one stack: queue pair, worker and API, composed from one settings object."""
+"""The one stack: queue pair, worker, API and monitoring, composed from one settings object."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from .{{ cookiecutter.__api_module }} import {{ cookiecutter.__api_class }}
+from .monitoring import Monitoring
+from .network import WorkerNetwork
 from .queue import QueueWithDeadLetter
 from .settings import Settings
 from .worker import Worker
@@ -25,5 +27,12 @@ class QueueStack(Stack):
         )
         self.settings = settings
         self.queues = QueueWithDeadLetter(self, "Queues", settings=settings)
-        self.worker = Worker(self, "Worker", settings=settings, queue=self.queues.queue)
+        self.network = WorkerNetwork(self, "Network", settings=settings) if settings.worker_vpc == "new" else None
+        self.worker = Worker(self, "Worker", settings=settings, queue=self.queues.queue, network=self.network)
         self.api = {{ cookiecutter.__api_class }}(self, "Api", settings=settings, queues=self.queues)
+        if settings.api_flavour == "websocket":
+            # The worker answers each sender through the API's @connections endpoint (worker/replies.py).
+            self.api.enable_replies(self.worker)
+        self.monitoring = Monitoring(
+            self, "Monitoring", settings=settings, queues=self.queues, worker=self.worker.function, api=self.api.metrics
+        )

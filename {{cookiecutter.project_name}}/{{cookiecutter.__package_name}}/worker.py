@@ -14,6 +14,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from .checks import acknowledge
+from .network import WorkerNetwork
 from .settings import WORKER_RUNTIME, Settings
 
 # The asset is the worker folder alone: no tests, no infrastructure code, no caches.
@@ -24,7 +25,15 @@ ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
 class Worker(Construct):
     """`function` receives batches from `queue` and reports the records that failed (partial batch response)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queue: sqs.IQueue) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        queue: sqs.IQueue,
+        network: WorkerNetwork | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self,
@@ -47,6 +56,21 @@ class Worker(Construct):
             description=f"Runs {settings.worker_name}",
         )
         self.log_group.grant_write(self.role)
+        if network:
+            # What AWSLambdaVPCAccessExecutionRole grants, inline: Lambda manages the worker's network interfaces.
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSubnets",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    resources=["*"],
+                )
+            )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -56,7 +80,8 @@ class Worker(Construct):
             architecture=lambda_.Architecture.ARM_64,
             code=lambda_.Code.from_asset(str(WORKER_SOURCE), exclude=ASSET_EXCLUDES),
             handler="handler.lambda_handler",
-            layers=[powertools],
+            # Observability tools that ship as a Lambda extension plug in through settings, not the plumbing.
+            layers=[powertools, *self._extension_layers(settings)],
             role=self.role,
             timeout=Duration.seconds(settings.worker_timeout_seconds),
             memory_size=settings.worker_memory_mb,
@@ -67,7 +92,11 @@ class Worker(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": settings.project_name,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "QUEUE_TYPE": settings.queue_type,
+                **settings.worker_environment,
             },
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnets if network else None,
+            security_groups=[network.security_group] if network else None,
         )
         self.event_source = sources.SqsEventSource(
             queue,
@@ -81,12 +110,19 @@ class Worker(Construct):
         self.function.add_event_source(self.event_source)
         self._acknowledge_checks()
 
+    def _extension_layers(self, settings: Settings) -> list[lambda_.ILayerVersion]:
+        return [
+            lambda_.LayerVersion.from_layer_version_arn(self, f"Extension{n}", arn)
+            for n, arn in enumerate(settings.worker_extension_layer_arns)
+        ]
+
     def _acknowledge_checks(self) -> None:
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
-            "permissions, so Resource is '*' (AWS documents no narrower form).",
+            "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) and, in a VPC, Lambda's management of "
+            "the worker's network interfaces (ec2:*NetworkInterface*, as in AWSLambdaVPCAccessExecutionRole) take no "
+            "resource-level permissions, so Resource is '*'.",
         )
         acknowledge(
             self.function,

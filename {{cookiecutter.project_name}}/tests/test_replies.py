@@ -1,0 +1,118 @@
+"""Replies through the @connections API: the request the worker sends, a client that left, and the handler wiring."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from test_worker import FakeContext, failed_ids, load_handler, record
+
+ENDPOINT = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev"
+
+
+@pytest.fixture
+def replies(monkeypatch):
+    monkeypatch.setenv("CONNECTIONS_ENDPOINT", ENDPOINT)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    module = importlib.import_module("replies")
+    module.connections_client.cache_clear()
+    yield module
+    module.connections_client.cache_clear()
+
+
+@pytest.fixture
+def connections(replies):
+    """The worker's @connections client with every call checked against the requests we expect."""
+    with Stubber(replies.connections_client()) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def from_websocket(body: str, connection_id: str) -> dict:
+    message = record(body)
+    message["messageAttributes"] = {
+        "connectionId": {"stringValue": connection_id, "dataType": "String", "binaryListValues": [], "stringListValues": []},
+        "requestId": {"stringValue": str(uuid.uuid4()), "dataType": "String", "binaryListValues": [], "stringListValues": []},
+    }
+    return message
+
+
+def test_the_client_talks_to_the_stage_endpoint_and_is_created_once(replies):
+    client = replies.connections_client()
+    assert client.meta.endpoint_url == ENDPOINT
+    assert client.meta.service_model.service_name == "apigatewaymanagementapi"
+    assert replies.connections_client() is client
+
+
+def test_a_reply_posts_the_payload_as_json_to_the_connection(replies, connections):
+    payload = {"status": "processed", "fields": ["naïve", "🚀"]}
+    connections.add_response(
+        "post_to_connection",
+        {},
+        {"ConnectionId": "L0SM9cOFvHcCIhw=", "Data": json.dumps(payload, ensure_ascii=False).encode("utf-8")},
+    )
+    assert replies.send("L0SM9cOFvHcCIhw=", payload) is True
+
+
+def test_a_client_that_left_is_logged_and_not_an_error(replies, connections):
+    connections.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+    assert replies.send("gone-connection=", {"status": "processed"}) is False
+
+
+def test_other_errors_fail_the_message_so_that_it_is_retried(replies, connections):
+    connections.add_client_error("post_to_connection", service_error_code="LimitExceededException", http_status_code=429)
+    with pytest.raises(ClientError):
+        replies.send("L0SM9cOFvHcCIhw=", {"status": "processed"})
+
+
+def test_the_handler_sends_the_result_back_to_the_sender(monkeypatch, replies, connections):
+    handler = load_handler(monkeypatch, "standard")
+    connections.add_response(
+        "post_to_connection",
+        {},
+        {"ConnectionId": "sender-1=", "Data": json.dumps({"status": "processed", "fields": ["order"]}).encode()},
+    )
+    response = handler.lambda_handler({"Records": [from_websocket('{"order": 42}', "sender-1=")]}, FakeContext())
+    assert response == {"batchItemFailures": []}
+
+
+def test_the_handler_does_not_reply_to_messages_without_a_sender(monkeypatch, replies, connections):
+    handler = load_handler(monkeypatch, "standard")
+    # No response is stubbed: a post_to_connection call would fail the record.
+    response = handler.lambda_handler({"Records": [record('{"order": 42}')]}, FakeContext())
+    assert response == {"batchItemFailures": []}
+
+
+def test_a_sender_that_left_does_not_fail_its_message(monkeypatch, replies, connections):
+    handler = load_handler(monkeypatch, "standard")
+    connections.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+    response = handler.lambda_handler({"Records": [from_websocket('{"order": 42}', "gone=")]}, FakeContext())
+    assert response == {"batchItemFailures": []}
+
+
+def test_a_failed_reply_fails_its_message_alone(monkeypatch, replies, connections):
+    handler = load_handler(monkeypatch, "standard")
+    throttled, fine = from_websocket('{"n": 1}', "c-1="), from_websocket('{"n": 2}', "c-2=")
+    connections.add_client_error("post_to_connection", service_error_code="LimitExceededException", http_status_code=429)
+    connections.add_response(
+        "post_to_connection", {}, {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()}
+    )
+    response = handler.lambda_handler({"Records": [throttled, fine]}, FakeContext())
+    assert failed_ids(response) == [throttled["messageId"]]
+
+
+def test_a_rejected_message_gets_no_reply(monkeypatch, replies, connections):
+    handler = load_handler(monkeypatch, "standard")
+    rejected, fine = from_websocket("[1, 2]", "c-1="), from_websocket('{"n": 2}', "c-2=")
+    connections.add_response(
+        "post_to_connection", {}, {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()}
+    )
+    response = handler.lambda_handler({"Records": [rejected, fine]}, FakeContext())
+    assert failed_ids(response) == [rejected["messageId"]]

@@ -1,0 +1,173 @@
+"""REST API: POST /messages -> SQS SendMessage through VTL, validated, 202, throttled, logged, traced, authorized."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import arn_of, ref
+
+JSON = "application/json"
+
+
+def queue_id(synthesized, settings):
+    [logical_id] = [
+        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"] == settings.queue_name
+    ]
+    return logical_id
+
+
+def method(synthesized):
+    return synthesized.only("AWS::ApiGateway::Method")
+
+
+def integration(synthesized):
+    return method(synthesized)["Integration"]
+
+
+def api_id(synthesized):
+    [logical_id] = synthesized.resources("AWS::ApiGateway::RestApi")
+    return logical_id
+
+
+def test_api_carries_the_design_name_and_is_regional(synthesized, settings):
+    api = synthesized.only("AWS::ApiGateway::RestApi")
+    assert api["Name"] == settings.api_name
+    assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+
+
+def test_post_messages_is_the_only_method(synthesized):
+    resource = synthesized.only("AWS::ApiGateway::Resource")
+    assert resource["PathPart"] == "messages"
+    assert resource["ParentId"] == {"Fn::GetAtt": [api_id(synthesized), "RootResourceId"]}
+    [resource_id] = synthesized.resources("AWS::ApiGateway::Resource")
+    assert method(synthesized)["HttpMethod"] == "POST"
+    assert method(synthesized)["ResourceId"] == ref(resource_id)
+    assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
+
+
+def test_the_method_posts_to_this_queue_through_the_sqs_service_integration(synthesized, settings):
+    assert integration(synthesized)["Type"] == "AWS"
+    assert integration(synthesized)["IntegrationHttpMethod"] == "POST"
+    assert integration(synthesized)["Uri"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:", {"Ref": "AWS::Partition"}, ":apigateway:", {"Ref": "AWS::Region"}, ":sqs:path/",
+                {"Ref": "AWS::AccountId"}, "/", {"Fn::GetAtt": [queue_id(synthesized, settings), "QueueName"]},
+            ],
+        ]
+    }
+
+
+def test_the_integration_sends_a_form_and_never_passes_a_body_through(synthesized):
+    assert integration(synthesized)["RequestParameters"] == {
+        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'",
+        "integration.request.header.Accept": "'application/json'",
+    }
+    assert integration(synthesized)["PassthroughBehavior"] == "NEVER"
+    assert list(integration(synthesized)["RequestTemplates"]) == [JSON]
+
+
+def test_the_request_template_encodes_the_body_and_knows_the_queue_type(synthesized, settings):
+    template = integration(synthesized)["RequestTemplates"][JSON]
+    assert template.startswith(f"#set($fifo = {'true' if settings.fifo else 'false'})##\n")
+    assert "&MessageBody=$util.urlEncode($input.body)##" in template
+
+
+def test_requests_are_validated_against_a_json_object_model(synthesized):
+    [validator_id] = synthesized.resources("AWS::ApiGateway::RequestValidator")
+    validator = synthesized.only("AWS::ApiGateway::RequestValidator")
+    assert validator["ValidateRequestBody"] is True
+    assert validator["ValidateRequestParameters"] is True
+    [model_id] = synthesized.resources("AWS::ApiGateway::Model")
+    model = synthesized.only("AWS::ApiGateway::Model")
+    assert model["ContentType"] == JSON
+    assert model["Schema"]["type"] == "object"
+    assert method(synthesized)["RequestValidatorId"] == ref(validator_id)
+    assert method(synthesized)["RequestModels"] == {JSON: ref(model_id)}
+
+
+def test_fifo_requests_must_name_their_message_group(synthesized, settings):
+    required = method(synthesized).get("RequestParameters", {})
+    assert required == ({"method.request.header.X-Message-Group-Id": True} if settings.fifo else {})
+
+
+def test_success_answers_202_and_sqs_errors_answer_500_or_502(synthesized):
+    responses = {
+        r["StatusCode"]: r.get("SelectionPattern") for r in integration(synthesized)["IntegrationResponses"]
+    }
+    assert responses == {"202": None, "500": r"4\d{2}", "502": r"5\d{2}"}  # 202 is the default response
+    for response in integration(synthesized)["IntegrationResponses"]:
+        assert list(response["ResponseTemplates"]) == [JSON]
+    assert [r["StatusCode"] for r in method(synthesized)["MethodResponses"]] == ["202", "500", "502"]
+
+
+def test_method_authorization_follows_api_auth(synthesized, settings):
+    assert method(synthesized)["AuthorizationType"] == {"iam": "AWS_IAM", "none": "NONE"}[settings.api_auth]
+
+
+def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, settings):
+    stage = synthesized.only("AWS::ApiGateway::Stage")
+    assert stage["StageName"] == settings.stage
+    [defaults] = stage["MethodSettings"]
+    assert (defaults["HttpMethod"], defaults["ResourcePath"]) == ("*", "/*")
+    assert defaults["ThrottlingRateLimit"] == settings.api_rate_limit
+    assert defaults["ThrottlingBurstLimit"] == settings.api_burst_limit
+
+
+def test_stage_is_traced_and_logs_executions_without_bodies(synthesized):
+    stage = synthesized.only("AWS::ApiGateway::Stage")
+    assert stage["TracingEnabled"] is True
+    [defaults] = stage["MethodSettings"]
+    assert defaults["LoggingLevel"] == "INFO"
+    assert defaults["DataTraceEnabled"] is False
+
+
+def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack(synthesized):
+    [(account_id, resource)] = synthesized.resources("AWS::ApiGateway::Account").items()
+    role_id = resource["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = synthesized.json["Resources"][role_id]
+    [policy] = role["Properties"]["ManagedPolicyArns"]
+    assert policy["Fn::Join"][1][-1] == ":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+    assert role["DeletionPolicy"] == resource["DeletionPolicy"] == "Retain"
+    [stage] = synthesized.resources("AWS::ApiGateway::Stage").values()
+    assert account_id in stage["DependsOn"]  # the stage can log only once the account knows the role
+
+
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
+    stage = synthesized.only("AWS::ApiGateway::Stage")
+    [log_group_id] = [
+        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
+    ]
+    assert stage["AccessLogSetting"]["DestinationArn"] == arn_of(log_group_id)
+    fields = json.loads(stage["AccessLogSetting"]["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["integrationError"] == "$context.integration.error"
+
+
+def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+    role_id = integration(synthesized)["Credentials"]["Fn::GetAtt"][0]
+    role = synthesized.json["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    statements = [
+        {"Action": s["Action"], "Resource": s["Resource"]}
+        for p in synthesized.resources("AWS::IAM::Policy").values()
+        if ref(role_id) in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(queue_id(synthesized, settings))}]
+    keys = list(synthesized.resources("AWS::KMS::Key"))
+    assert len(keys) == (1 if settings.queue_encryption == "kms-customer" else 0)
+    if keys:
+        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
+    assert statements == expected
+
+
+def test_messages_url_output_is_the_stage_url_of_the_messages_resource(synthesized):
+    [stage_id] = synthesized.resources("AWS::ApiGateway::Stage")
+    parts = synthesized.json["Outputs"]["MessagesUrl"]["Value"]["Fn::Join"][1]
+    assert parts[0] == "https://" and parts[1] == ref(api_id(synthesized))
+    assert parts[-2:] == [ref(stage_id), "/messages"]

@@ -1,0 +1,176 @@
+"""WebSocket API: $connect/$disconnect mocks, $default -> SQS SendMessage, throttled, logged, authorized as asked,
+and a worker that may reply to this API's connections only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import arn_of
+
+from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
+
+
+def flat(value: Any) -> str:
+    """A CloudFormation string with its references written as <LogicalId>, <AWS::Region>, <LogicalId.Attribute>."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(flat(part) for part in parts)
+    raise AssertionError(f"unexpected CloudFormation value: {value}")
+
+
+def api_id(synthesized):
+    [logical_id] = synthesized.resources("AWS::ApiGatewayV2::Api")
+    return logical_id
+
+
+def queue_id(synthesized, settings):
+    [logical_id] = [
+        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"] == settings.queue_name
+    ]
+    return logical_id
+
+
+def routes(synthesized) -> dict[str, dict]:
+    return {r["Properties"]["RouteKey"]: r["Properties"] for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()}
+
+
+def integration_of(synthesized, route_key: str) -> dict:
+    target = flat(routes(synthesized)[route_key]["Target"])
+    logical_id = target.removeprefix("integrations/<").removesuffix(">")
+    return synthesized.json["Resources"][logical_id]["Properties"]
+
+
+def statements_of(synthesized, role_id: str) -> list[dict]:
+    return [
+        {"Action": s["Action"], "Resource": s["Resource"]}
+        for p in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_api_is_a_websocket_api_with_the_design_name(synthesized, settings):
+    api = synthesized.only("AWS::ApiGatewayV2::Api")
+    assert api["Name"] == settings.api_name
+    assert api["ProtocolType"] == "WEBSOCKET"
+
+
+def test_connect_disconnect_and_default_are_the_only_routes(synthesized):
+    assert set(routes(synthesized)) == {"$connect", "$disconnect", "$default"}
+
+
+def test_connect_and_disconnect_are_accepted_by_mock_integrations(synthesized):
+    for route_key in ("$connect", "$disconnect"):
+        integration = integration_of(synthesized, route_key)
+        assert integration["IntegrationType"] == "MOCK"
+        assert integration["TemplateSelectionExpression"] == "\\$default"
+        assert json.loads(integration["RequestTemplates"]["$default"]) == {"statusCode": 200}
+    assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
+
+
+def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthesized, settings):
+    integration = integration_of(synthesized, "$default")
+    assert integration["IntegrationType"] == "AWS"
+    assert integration["IntegrationMethod"] == "POST"
+    assert flat(integration["IntegrationUri"]) == (
+        f"arn:<AWS::Partition>:apigateway:<AWS::Region>:sqs:path/<AWS::AccountId>/<{queue_id(synthesized, settings)}.QueueName>"
+    )
+    assert integration["RequestParameters"] == {
+        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
+    }
+    assert integration["TemplateSelectionExpression"] == "\\$default"
+    assert list(integration["RequestTemplates"]) == ["$default"]
+    assert integration["PassthroughBehavior"] == "NEVER"
+
+
+def test_request_template_is_told_whether_the_queue_is_fifo(synthesized, settings):
+    template = integration_of(synthesized, "$default")["RequestTemplates"]["$default"]
+    assert template.splitlines()[0] == f"#set($fifo = {'true' if settings.fifo else 'false'})"
+
+
+def test_only_connect_is_authorized_as_api_auth_asks(synthesized, settings):
+    authorization = {key: route["AuthorizationType"] for key, route in routes(synthesized).items()}
+    expected = {"iam": "AWS_IAM", "none": "NONE"}[settings.api_auth]
+    # API Gateway authorizes a WebSocket client on $connect; the other routes run on the authorized connection.
+    assert authorization == {"$connect": expected, "$disconnect": "NONE", "$default": "NONE"}
+
+
+def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, settings):
+    stage = synthesized.only("AWS::ApiGatewayV2::Stage")
+    assert stage["StageName"] == settings.stage
+    assert stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == settings.api_rate_limit
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == settings.api_burst_limit
+
+
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
+    stage = synthesized.only("AWS::ApiGatewayV2::Stage")
+    [log_group_id] = [
+        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
+    ]
+    assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)
+    fields = json.loads(stage["AccessLogSettings"]["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["integrationError"] == "$context.integration.error"
+
+
+def test_stage_is_created_after_the_account_logging_role_is_set(synthesized):
+    [stage] = synthesized.resources("AWS::ApiGatewayV2::Stage").values()
+    [(account_id, account)] = synthesized.resources("AWS::ApiGateway::Account").items()
+    assert account_id in stage["DependsOn"]
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = synthesized.json["Resources"][role_id]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"
+    }
+    # The setting serves every REST and WebSocket API of the region: it outlives the stack.
+    assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"
+
+
+def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+    role_id = integration_of(synthesized, "$default")["CredentialsArn"]["Fn::GetAtt"][0]
+    role = synthesized.json["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(queue_id(synthesized, settings))}]
+    keys = list(synthesized.resources("AWS::KMS::Key"))
+    if settings.queue_encryption == "kms-customer":
+        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
+    assert statements_of(synthesized, role_id) == expected
+
+
+def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, settings):
+    function = synthesized.only("AWS::Lambda::Function")
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    manage = [s for s in statements_of(synthesized, role_id) if "execute-api" in json.dumps(s["Action"])]
+    assert [(s["Action"], flat(s["Resource"])) for s in manage] == [
+        (
+            "execute-api:ManageConnections",
+            f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api_id(synthesized)}>"
+            f"/{settings.stage}/POST/@connections/*",
+        )
+    ]
+
+
+def test_worker_is_told_the_connections_endpoint_of_this_stage(synthesized, settings):
+    function = synthesized.only("AWS::Lambda::Function")
+    endpoint = function["Environment"]["Variables"][CONNECTIONS_ENDPOINT_VARIABLE]
+    assert flat(endpoint) == (
+        f"https://<{api_id(synthesized)}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
+    )
+
+
+def test_stack_outputs_the_websocket_url(synthesized, settings):
+    outputs = synthesized.json["Outputs"]
+    url = f"wss://<{api_id(synthesized)}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
+    assert flat(outputs["WebSocketUrl"]["Value"]) == url
+    assert flat(outputs["MessagesUrl"]["Value"]) == url

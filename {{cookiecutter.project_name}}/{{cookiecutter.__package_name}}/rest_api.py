@@ -1,0 +1,173 @@
+"""REST API: `POST /messages` puts the JSON object it receives, byte for byte, on the queue and answers 202.
+
+API Gateway calls SQS `SendMessage` itself (an AWS service integration, no Lambda in the request path): the VTL
+templates in `mapping/` turn the request into a form-encoded SQS query and SQS's answer into `{"messageId": ...}`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from .access_logs import access_log_format, access_log_group
+from .checks import acknowledge
+from .monitoring import ApiMetrics
+from .queue import QueueWithDeadLetter
+from .settings import Settings
+
+MAPPING = Path(__file__).resolve().parent / "mapping"
+MESSAGES_PATH = "/messages"
+JSON = "application/json"
+GROUP_ID_HEADER = "X-Message-Group-Id"  # FIFO only: the caller picks the message group
+
+# SQS's status code picks the integration response: 2xx -> 202 (the default), 4xx -> 500 (SQS refused what this
+# API sent: a permission, key or parameter problem on our side), 5xx -> 502 (SQS itself failed).
+SQS_CLIENT_ERROR = r"4\d{2}"
+SQS_SERVER_ERROR = r"5\d{2}"
+
+
+def mapping_template(name: str) -> str:
+    return (MAPPING / name).read_text(encoding="utf-8")
+
+
+def request_template(settings: Settings) -> str:
+    """rest_request.vtl, told whether the queue is FIFO (then it adds MessageGroupId and MessageDeduplicationId)."""
+    fifo = "true" if settings.fifo else "false"
+    return f"#set($fifo = {fifo})##\n" + mapping_template("rest_request.vtl")
+
+
+def message_schema() -> apigw.JsonSchema:
+    """Any JSON object. Anything else (invalid JSON, an array, a string, a number) is refused with 400."""
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        title="Message",
+        description="The message: any JSON object, queued as sent",
+        type=apigw.JsonSchemaType.OBJECT,
+    )
+
+
+class RestIngestApi(Construct):
+    """The public entry point. Its integration role may only `sqs:SendMessage` to this queue (and use its key)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = access_log_group(self, settings)
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=settings.api_name,
+            description=settings.description,
+            # Callers are other services, usually in the same region: no CloudFront distribution in front.
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logs need the account's API Gateway CloudWatch role. It is an account-wide setting that
+            # other APIs may use too, so the role outlives this stack.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=settings.stage,
+                throttling_rate_limit=settings.api_rate_limit,
+                throttling_burst_limit=settings.api_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=access_log_format(),
+                tracing_enabled=True,
+                # Execution logs show SQS's own error when a send fails; request bodies stay out of them.
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,
+            ),
+        )
+        self.role = iam.Role(
+            self,
+            "SendMessageRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description=f"Lets {settings.api_name} send messages to {settings.queue_name}",
+        )
+        queues.grant_send(self.role)
+
+        self.model = self.api.add_model("Message", content_type=JSON, schema=message_schema())
+        self.validator = self.api.add_request_validator(
+            "Validator",
+            validate_request_body=True,
+            validate_request_parameters=True,  # the group id header, when the queue is FIFO
+        )
+        self.method = self.api.root.add_resource(MESSAGES_PATH.lstrip("/")).add_method(
+            "POST",
+            self._send_message_integration(settings, queues),
+            authorization_type=(
+                apigw.AuthorizationType.IAM if settings.api_auth == "iam" else apigw.AuthorizationType.NONE
+            ),
+            request_validator=self.validator,
+            request_models={JSON: self.model},
+            request_parameters={f"method.request.header.{GROUP_ID_HEADER}": True} if settings.fifo else None,
+            method_responses=[apigw.MethodResponse(status_code=code) for code in ("202", "500", "502")],
+        )
+        self.url = self.api.url_for_path(MESSAGES_PATH)
+        CfnOutput(scope, "MessagesUrl", value=self.url, description="POST messages here")
+        self.metrics = ApiMetrics(
+            requests=self.api.metric_count(),
+            client_errors=self.api.metric_client_error(),
+            server_errors=self.api.metric_server_error(),
+            latency=self.api.metric_latency(),
+        )
+        self._acknowledge_checks(settings)
+
+    def _send_message_integration(self, settings: Settings, queues: QueueWithDeadLetter) -> apigw.AwsIntegration:
+        error = {JSON: mapping_template("rest_error.vtl")}
+        return apigw.AwsIntegration(
+            service="sqs",
+            path=f"{Stack.of(self).account}/{queues.queue.queue_name}",
+            integration_http_method="POST",
+            options=apigw.IntegrationOptions(
+                credentials_role=self.role,
+                request_parameters={
+                    "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'",
+                    # SQS answers in JSON rather than XML, so the response template can read the message id.
+                    "integration.request.header.Accept": f"'{JSON}'",
+                },
+                request_templates={JSON: request_template(settings)},
+                # A request with another Content-Type is refused (415), never forwarded untransformed.
+                passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code="202", response_templates={JSON: mapping_template("rest_response.vtl")}
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="500", selection_pattern=SQS_CLIENT_ERROR, response_templates=error
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="502", selection_pattern=SQS_SERVER_ERROR, response_templates=error
+                    ),
+                ],
+            ),
+        )
+
+    def _acknowledge_checks(self, settings: Settings) -> None:
+        acknowledge(
+            self.api.node.find_child("CloudWatchRole"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway execution logging needs this account-level role; AWS maintains the managed policy as the "
+            "exact permissions API Gateway uses to create and write its own log groups, which are named at run time.",
+        )
+        acknowledge(
+            self.api.deployment_stage,
+            "AwsSolutions-APIG3",
+            "No AWS WAF web ACL: it costs per ACL and rule and needs rules for your traffic. Add one with "
+            "wafv2.CfnWebACLAssociation(resource_arn=api.deployment_stage.stage_arn, ...) before exposing the API.",
+        )
+        if settings.api_auth == "iam":
+            auth_reason = (
+                "api_auth=iam: callers sign requests with SigV4 and need execute-api:Invoke on this method; "
+                "IAM is the authorizer, callers are services rather than Cognito users."
+            )
+        else:
+            auth_reason = (
+                "api_auth=none was chosen when the project was generated: the endpoint is open by design "
+                "(throttled, validated); regenerate with api_auth=iam or add an authorizer to restrict it."
+            )
+        acknowledge(self.method, "AwsSolutions-COG4", auth_reason)
+        if settings.api_auth == "none":
+            acknowledge(self.method, "AwsSolutions-APIG4", auth_reason)

@@ -1,0 +1,191 @@
+"""WebSocket API: every frame sent on a connection becomes one SQS message (no Lambda in the request path).
+
+`$default` is an AWS service integration with SQS SendMessage; its request template (mapping/websocket_request.vtl)
+puts the frame body in the message and the connection id and request id in message attributes, so that the
+worker can reply to the sender through the API's @connections endpoint (`enable_replies`).
+`$connect` and `$disconnect` are mock integrations: the API itself accepts and closes connections.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Aws, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from .access_logs import StageAccessLogs, access_log_group
+from .checks import acknowledge
+from .monitoring import ApiMetrics
+from .queue import QueueWithDeadLetter
+from .settings import Settings
+from .worker import Worker
+
+REQUEST_TEMPLATE = Path(__file__).resolve().parent / "mapping" / "websocket_request.vtl"
+# API Gateway picks the request template by this expression; the escaped `$default` is a literal key, so every
+# frame, whatever it looks like, goes through the one template.
+TEMPLATE_KEY = "$default"
+TEMPLATE_SELECTION = "\\$default"
+ACCEPT = '{"statusCode": 200}'  # what the mock integrations of $connect and $disconnect answer
+CONNECTIONS_ENDPOINT_VARIABLE = "CONNECTIONS_ENDPOINT"  # read by worker/replies.py
+
+
+def send_message_template(settings: Settings) -> str:
+    """The request template as deployed: the file, told whether the queue is FIFO."""
+    return f"#set($fifo = {str(settings.fifo).lower()})\n" + REQUEST_TEMPLATE.read_text(encoding="utf-8")
+
+
+class WebSocketIngestApi(Construct):
+    """The public entry point. Its integration role may only `sqs:SendMessage` to this queue (and use its key)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self.role = iam.Role(
+            self,
+            "SendMessageRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description=f"Lets {settings.api_name} send messages to {settings.queue_name}",
+        )
+        queues.grant_send(self.role)
+
+        accept = dict(request_templates={TEMPLATE_KEY: ACCEPT}, template_selection_expression=TEMPLATE_SELECTION)
+        self.api = apigwv2.WebSocketApi(
+            self,
+            "Api",
+            api_name=settings.api_name,
+            description=settings.description,
+            connect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketMockIntegration("Connect", **accept),
+                # API Gateway authorizes a WebSocket client once, on $connect; its frames ride on that connection.
+                authorizer=(
+                    authorizers.WebSocketIamAuthorizer()
+                    if settings.api_auth == "iam"
+                    else apigwv2.WebSocketNoneAuthorizer()
+                ),
+            ),
+            disconnect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketMockIntegration("Disconnect", **accept),
+            ),
+            default_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketAwsIntegration(
+                    "SendMessage",
+                    integration_method="POST",
+                    integration_uri=(
+                        f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:sqs:path/{Aws.ACCOUNT_ID}/{queues.queue.queue_name}"
+                    ),
+                    credentials_role=self.role,
+                    request_parameters={
+                        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
+                    },
+                    request_templates={TEMPLATE_KEY: send_message_template(settings)},
+                    template_selection_expression=TEMPLATE_SELECTION,
+                    # A frame the template cannot take is refused, never passed to SQS unmapped.
+                    passthrough_behavior=apigwv2.PassthroughBehavior.NEVER,
+                ),
+            ),
+        )
+        self.access_logs = access_log_group(self, settings)
+        self.stage = apigwv2.WebSocketStage(
+            self,
+            "Stage",
+            web_socket_api=self.api,
+            stage_name=settings.stage,
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=settings.api_rate_limit, burst_limit=settings.api_burst_limit
+            ),
+            access_log_settings=StageAccessLogs(self.access_logs),
+        )
+        # WebSocket (and REST) stages log through the region's API Gateway account role; without one the stage
+        # cannot be created with access logs.
+        self.stage.node.add_dependency(self._account_logging_role(settings))
+        self._acknowledge_checks()
+
+        self.url = self.stage.url
+        CfnOutput(scope, "WebSocketUrl", value=self.url, description="Connect here (wss://); every frame is a message")
+        CfnOutput(scope, "MessagesUrl", value=self.url, description="Send messages here: the WebSocketUrl")
+        # WebSocket APIs count frames (MessageCount), not requests; a frame SQS did not take is an IntegrationError
+        # (SQS refused it) or an ExecutionError (API Gateway could not call SQS): together, the API's "5xx".
+        self.metrics = ApiMetrics(
+            requests=self.stage.metric("MessageCount", statistic="Sum"),
+            client_errors=self.stage.metric("ClientError", statistic="Sum"),
+            server_errors=cloudwatch.MathExpression(
+                expression="FILL(integration, 0) + FILL(execution, 0)",
+                using_metrics={
+                    "integration": self.stage.metric("IntegrationError", statistic="Sum"),
+                    "execution": self.stage.metric("ExecutionError", statistic="Sum"),
+                },
+                label="IntegrationError + ExecutionError",
+            ),
+            latency=self.stage.metric("IntegrationLatency", statistic="Average"),
+        )
+
+    def enable_replies(self, worker: Worker) -> None:
+        """Let `worker` post to the connections of this stage, and tell it where (worker/replies.py)."""
+        connections = Stack.of(self).format_arn(
+            service="execute-api",
+            resource=self.api.api_id,
+            resource_name=f"{self.stage.stage_name}/POST/@connections/*",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        policy = iam.Policy(
+            self,
+            "ReplyPolicy",
+            roles=[worker.role],
+            statements=[iam.PolicyStatement(actions=["execute-api:ManageConnections"], resources=[connections])],
+        )
+        worker.function.add_environment(CONNECTIONS_ENDPOINT_VARIABLE, self.stage.callback_url)
+        worker.function.node.add_dependency(policy)  # the first batch may reply as soon as the function exists
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+            f"<{Stack.of(self).get_logical_id(self.api.node.default_child)}>/{self.stage.stage_name}/POST/@connections/*]",
+            "The worker replies to whichever client sent a message; connection ids exist only at run time, so the "
+            "resource is every connection of this API's stage, POST (reply) only.",
+        )
+
+    def _account_logging_role(self, settings: Settings) -> apigw.CfnAccount:
+        """The API Gateway account setting (one per region) that lets WebSocket and REST stages write logs."""
+        role = iam.Role(
+            self,
+            "CloudWatchRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway account role: writes API logs to CloudWatch Logs (shared by the region's APIs)",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+            ],
+        )
+        account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
+        # Other APIs in the region may log through this setting: keep both when the stack goes (as the CDK does).
+        role.apply_removal_policy(RemovalPolicy.RETAIN)
+        account.apply_removal_policy(RemovalPolicy.RETAIN)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level API Gateway logging role serves every REST and WebSocket API of the region, whose "
+            "log groups this stack cannot know; AWS documents this managed policy for it.",
+        )
+        return account
+
+    def _acknowledge_checks(self) -> None:
+        if self.settings.api_auth == "none":
+            acknowledge(
+                self.api.node.find_child("$connect-Route"),
+                "AwsSolutions-APIG4",
+                "api_auth=none was chosen when the project was generated: anyone may connect (the stage is "
+                "throttled); regenerate with api_auth=iam or add an authorizer to $connect to restrict it.",
+            )
+        for route_key in ("$disconnect", "$default"):
+            acknowledge(
+                self.api.node.find_child(f"{route_key}-Route"),
+                "AwsSolutions-APIG4",
+                f"API Gateway authorizes a WebSocket client on $connect only (api_auth={self.settings.api_auth}); "
+                f"{route_key} runs on a connection that has already passed it and takes no authorizer.",
+            )
