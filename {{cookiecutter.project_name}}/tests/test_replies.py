@@ -17,12 +17,12 @@ ENDPOINT = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev"
 
 @pytest.fixture
 def replies(monkeypatch):
+    """The WebSocket entry point as Lambda loads it: a fresh handler.py, then replies.py registering its hook."""
     monkeypatch.setenv("CONNECTIONS_ENDPOINT", ENDPOINT)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    module = importlib.import_module("replies")
-    module.connections_client.cache_clear()
+    load_handler(monkeypatch, "standard")
+    module = importlib.reload(importlib.import_module("replies"))
     yield module
     module.connections_client.cache_clear()
 
@@ -72,47 +72,49 @@ def test_other_errors_fail_the_message_so_that_it_is_retried(replies, connection
         replies.send("L0SM9cOFvHcCIhw=", {"status": "processed"})
 
 
-def test_the_handler_sends_the_result_back_to_the_sender(monkeypatch, replies, connections):
-    handler = load_handler(monkeypatch, "standard")
+def test_the_entry_point_registers_the_reply_hook_once(replies):
+    import handler
+
+    assert handler.RESULT_HOOKS == [replies.reply_to_sender]
+    assert replies.lambda_handler is handler.lambda_handler
+
+
+def test_the_handler_sends_the_result_back_to_the_sender(replies, connections):
     connections.add_response(
         "post_to_connection",
         {},
         {"ConnectionId": "sender-1=", "Data": json.dumps({"status": "processed", "fields": ["order"]}).encode()},
     )
-    response = handler.lambda_handler({"Records": [from_websocket('{"order": 42}', "sender-1=")]}, FakeContext())
+    response = replies.lambda_handler({"Records": [from_websocket('{"order": 42}', "sender-1=")]}, FakeContext())
     assert response == {"batchItemFailures": []}
 
 
-def test_the_handler_does_not_reply_to_messages_without_a_sender(monkeypatch, replies, connections):
-    handler = load_handler(monkeypatch, "standard")
+def test_the_handler_does_not_reply_to_messages_without_a_sender(replies, connections):
     # No response is stubbed: a post_to_connection call would fail the record.
-    response = handler.lambda_handler({"Records": [record('{"order": 42}')]}, FakeContext())
+    response = replies.lambda_handler({"Records": [record('{"order": 42}')]}, FakeContext())
     assert response == {"batchItemFailures": []}
 
 
-def test_a_sender_that_left_does_not_fail_its_message(monkeypatch, replies, connections):
-    handler = load_handler(monkeypatch, "standard")
+def test_a_sender_that_left_does_not_fail_its_message(replies, connections):
     connections.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
-    response = handler.lambda_handler({"Records": [from_websocket('{"order": 42}', "gone=")]}, FakeContext())
+    response = replies.lambda_handler({"Records": [from_websocket('{"order": 42}', "gone=")]}, FakeContext())
     assert response == {"batchItemFailures": []}
 
 
-def test_a_failed_reply_fails_its_message_alone(monkeypatch, replies, connections):
-    handler = load_handler(monkeypatch, "standard")
+def test_a_failed_reply_fails_its_message_alone(replies, connections):
     throttled, fine = from_websocket('{"n": 1}', "c-1="), from_websocket('{"n": 2}', "c-2=")
     connections.add_client_error("post_to_connection", service_error_code="LimitExceededException", http_status_code=429)
     connections.add_response(
         "post_to_connection", {}, {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()}
     )
-    response = handler.lambda_handler({"Records": [throttled, fine]}, FakeContext())
+    response = replies.lambda_handler({"Records": [throttled, fine]}, FakeContext())
     assert failed_ids(response) == [throttled["messageId"]]
 
 
-def test_a_rejected_message_gets_no_reply(monkeypatch, replies, connections):
-    handler = load_handler(monkeypatch, "standard")
+def test_a_rejected_message_gets_no_reply(replies, connections):
     rejected, fine = from_websocket("[1, 2]", "c-1="), from_websocket('{"n": 2}', "c-2=")
     connections.add_response(
         "post_to_connection", {}, {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()}
     )
-    response = handler.lambda_handler({"Records": [rejected, fine]}, FakeContext())
+    response = replies.lambda_handler({"Records": [rejected, fine]}, FakeContext())
     assert failed_ids(response) == [rejected["messageId"]]

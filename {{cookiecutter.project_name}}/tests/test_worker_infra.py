@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import tomllib
 from pathlib import Path
@@ -23,7 +24,15 @@ def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, settings):
     assert function["FunctionName"] == settings.worker_name
     assert function["Runtime"] == WORKER_RUNTIME
     assert function["Architectures"] == ["arm64"]
-    assert function["Handler"] == "handler.lambda_handler"
+    expected = {"websocket": "replies.lambda_handler"}.get(settings.api_flavour, "handler.lambda_handler")
+    assert function["Handler"] == expected
+
+
+def test_worker_entry_point_exists_in_the_worker_code(synthesized, monkeypatch):
+    module_name, function_name = synthesized.only("AWS::Lambda::Function")["Handler"].split(".")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert callable(getattr(importlib.import_module(module_name), function_name))
 
 
 def test_worker_timeout_and_memory_are_as_asked(synthesized, settings):

@@ -3,13 +3,15 @@
 Each record is processed on its own: a record that is not JSON, or that logic.process rejects, is reported in
 `batchItemFailures` and goes back to the queue alone; the rest of the batch is deleted as done.
 On a FIFO queue, a failure also fails the records after it *in the same message group*, so order is kept.
-Behind the WebSocket API, the result also goes back to the client that sent the message (replies.py).
+Other modules may act on each result through RESULT_HOOKS (the WebSocket flavour's replies.py sends it back to
+the client); a hook that raises fails its record like the logic would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -25,13 +27,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import logic
 
-try:  # websocket flavour only: replies.py sends each result back to the client that sent the message
-    import replies
-except ModuleNotFoundError as missing:  # the http and rest flavours have no replies module
-    if missing.name != "replies":
-        raise
-    replies = None
-
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -40,20 +35,16 @@ processor = (
     if os.environ.get("QUEUE_TYPE") == "fifo"
     else BatchProcessor(event_type=EventType.SQS)
 )
-
-
-def reply_to_sender(record: SQSRecord, result: Any) -> None:
-    """WebSocket flavour: the result goes back to the connection named in the message's connectionId attribute."""
-    sender = record.message_attributes["connectionId"]
-    if replies is not None and sender is not None:
-        replies.send(sender.string_value, result)
+# Called with (record, result) after logic.process succeeds, inside the record's own success or failure.
+RESULT_HOOKS: list[Callable[[SQSRecord, Any], None]] = []
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> Any:
     try:
         result = logic.process(json.loads(record.body))
-        reply_to_sender(record, result)
+        for hook in RESULT_HOOKS:
+            hook(record, result)
     except Exception as error:
         logger.warning(
             "Message failed; it returns to the queue",

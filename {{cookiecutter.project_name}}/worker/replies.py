@@ -1,7 +1,8 @@
 """Replies to the WebSocket client that sent a message, through the API's @connections endpoint.
 
-The API puts the sender's connection id in the message attribute `connectionId`; handler.py calls `send` with it
-and the result of logic.process. The endpoint (https://<api-id>.execute-api.<region>.amazonaws.com/<stage>) comes
+This module is the WebSocket flavour's Lambda entry point (`replies.lambda_handler`): the plumbing of handler.py,
+plus a result hook that sends each message's result to the connection named in its `connectionId` attribute
+(set by the API's request template). The endpoint (https://<api-id>.execute-api.<region>.amazonaws.com/<stage>) comes
 from the CONNECTIONS_ENDPOINT environment variable that the stack sets on the function.
 """
 
@@ -14,7 +15,10 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
+
+import handler
 
 ENDPOINT_VARIABLE = "CONNECTIONS_ENDPOINT"
 
@@ -39,3 +43,13 @@ def send(connection_id: str, payload: Any) -> bool:
         logger.info("Client left before the reply", connection_id=connection_id)
         return False
     return True
+
+
+def reply_to_sender(record: SQSRecord, result: Any) -> None:
+    sender = record.message_attributes["connectionId"]
+    if sender is not None:
+        send(sender.string_value, result)
+
+
+handler.RESULT_HOOKS.append(reply_to_sender)
+lambda_handler = handler.lambda_handler

@@ -10,6 +10,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .access_logs import StageAccessLogs, access_log_group
+from .checks import acknowledge
 from .monitoring import ApiMetrics
 from .queue import QueueWithDeadLetter
 from .settings import Settings
@@ -60,6 +61,13 @@ class HttpIngestApi(Construct):
             ),
             authorizer=authorizers.HttpIamAuthorizer() if settings.api_auth == "iam" else apigwv2.HttpNoneAuthorizer(),
         )
+        if settings.api_auth == "none":
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "api_auth=none was chosen when the project was generated: the endpoint is open by design (the stage "
+                "is throttled); regenerate with api_auth=iam or add an authorizer to the route to restrict it.",
+            )
         # The integration grants sqs:SendMessage to its own role; a customer key needs its share too.
         queues.grant_key_for_send(route.node.find_child("InvokeRole"))
         self.url = f"{self.stage.url}{MESSAGES_PATH.lstrip('/')}"

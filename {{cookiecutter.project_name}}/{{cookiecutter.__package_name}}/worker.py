@@ -79,7 +79,7 @@ class Worker(Construct):
             runtime=lambda_.Runtime(WORKER_RUNTIME, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.ARM_64,
             code=lambda_.Code.from_asset(str(WORKER_SOURCE), exclude=ASSET_EXCLUDES),
-            handler="handler.lambda_handler",
+            handler=settings.worker_handler,
             # Observability tools that ship as a Lambda extension plug in through settings, not the plumbing.
             layers=[powertools, *self._extension_layers(settings)],
             role=self.role,
