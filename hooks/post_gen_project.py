@@ -1,7 +1,8 @@
 """Keep only the files of the options chosen, record the answers, and print the next steps.
 
-A variant is a set of files. OWNED_FILES says which option value each variant file belongs to; the files of every
-value not chosen are removed. Paths are relative to the generated project; `{pkg}` is the infrastructure package.
+A variant is a set of files. OWNED_FILES says which option values each variant file belongs to; a file is removed
+when none of its values was chosen (a file two flavours share is listed under both). Paths are relative to the
+generated project; `{pkg}` is the infrastructure package.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("api_flavour", "rest"): (
         "{pkg}/rest_api.py",
+        "{pkg}/service_integration.py",
         "{pkg}/mapping/rest_request.vtl",
         "{pkg}/mapping/rest_response.vtl",
         "{pkg}/mapping/rest_error.vtl",
@@ -29,6 +31,7 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("api_flavour", "websocket"): (
         "{pkg}/websocket_api.py",
+        "{pkg}/service_integration.py",
         "{pkg}/mapping/websocket_request.vtl",
         "worker/replies.py",
         "tests/test_websocket_api.py",
@@ -41,14 +44,10 @@ ANSWERS_FILE = ".cookiecutter.json"
 
 
 def files_to_remove(answers: dict) -> list[str]:
-    """Relative paths of the files that belong to option values not chosen."""
-    package = answers["__package_name"]
-    return [
-        path.format(pkg=package)
-        for (key, value), paths in OWNED_FILES.items()
-        if answers.get(key) != value
-        for path in paths
-    ]
+    """Relative paths of the variant files that belong to no option value chosen."""
+    chosen = {path for (key, value), paths in OWNED_FILES.items() if answers.get(key) == value for path in paths}
+    owned = {path for paths in OWNED_FILES.values() for path in paths}
+    return sorted(path.format(pkg=answers["__package_name"]) for path in owned - chosen)
 
 
 def prune(root: Path, answers: dict) -> None:
@@ -58,8 +57,9 @@ def prune(root: Path, answers: dict) -> None:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    for folder in sorted({p.parent for p in root.rglob("*")}, key=lambda p: len(p.parts), reverse=True):
-        if folder != root and folder.is_dir() and not any(folder.iterdir()):
+    # Deepest first, so that a folder emptied by the pruning (and then its parent) goes too.
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
             folder.rmdir()
 
 
@@ -69,12 +69,12 @@ def record_answers(root: Path, answers: dict) -> None:
     (root / ANSWERS_FILE).write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
 
 
-def next_steps(answers: dict) -> str:
+def next_steps(answers: dict, root: Path) -> str:
     return "\n".join(
         [
             f"Generated {answers['project_name']} ({answers['api_flavour']} API, {answers['queue_type']} queue).",
             "Next steps:",
-            f"  cd {answers['project_name']}",
+            f"  cd {root}",
             "  git init && git add -A && git commit -m 'Initial commit'",
             "  make install   # .venv with the CDK app, worker and test tools",
             "  make test      # offline: infrastructure assertions, worker and contract tests",
@@ -86,7 +86,7 @@ def next_steps(answers: dict) -> str:
 def main(answers: dict, root: Path) -> int:
     prune(root, answers)
     record_answers(root, answers)
-    print(next_steps(answers))
+    print(next_steps(answers, root))
     return 0
 
 

@@ -13,8 +13,15 @@ post_gen = load_hook("post_gen_project")
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_name}}"
 
 
+FLAVOURS = ("http", "rest", "websocket")
+
+
 def variant_files(key: str, value: str) -> set[str]:
     return {path.format(pkg="async_api") for path in post_gen.OWNED_FILES[(key, value)]}
+
+
+def project_files(project) -> set[str]:
+    return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
 
 
 def test_every_file_in_the_prune_table_exists_in_the_template():
@@ -23,24 +30,36 @@ def test_every_file_in_the_prune_table_exists_in_the_template():
             assert (PROJECT_TEMPLATE / path.format(pkg="{{cookiecutter.__package_name}}")).exists(), path
 
 
-@pytest.mark.parametrize("flavour", ["http", "rest", "websocket"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_a_flavour_keeps_its_files_and_none_of_the_others(cookies, flavour):
     result = cookies.bake(extra_context={"api_flavour": flavour})
     assert result.exit_code == 0, result.exception
-    present = {p.relative_to(result.project_path).as_posix() for p in result.project_path.rglob("*") if p.is_file()}
-    assert variant_files("api_flavour", flavour) <= present
-    for other in {"http", "rest", "websocket"} - {flavour}:
-        assert not variant_files("api_flavour", other) & present
+    present = project_files(result.project_path)
+    mine = variant_files("api_flavour", flavour)
+    assert mine <= present
+    for other in set(FLAVOURS) - {flavour}:
+        assert not (variant_files("api_flavour", other) - mine) & present
 
 
-@pytest.mark.parametrize("flavour", ["http", "rest", "websocket"])
+def test_files_shared_by_rest_and_websocket_are_not_in_the_http_project(cookies):
+    shared = variant_files("api_flavour", "rest") & variant_files("api_flavour", "websocket")
+    assert "async_api/service_integration.py" in shared
+    assert not shared & project_files(cookies.bake(extra_context={"api_flavour": "http"}).project_path)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_pruning_leaves_no_empty_folder(cookies, flavour):
+    project = cookies.bake(extra_context={"api_flavour": flavour}).project_path
+    assert [p for p in project.rglob("*") if p.is_dir() and not any(p.iterdir())] == []
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_no_kept_file_names_a_pruned_module(cookies, flavour):
     result = cookies.bake(extra_context={"api_flavour": flavour})
     pruned_modules = {
         path.rsplit("/", 1)[-1].removesuffix(".py")
-        for (key, value), paths in post_gen.OWNED_FILES.items()
-        if (key, value) != ("api_flavour", flavour) and key == "api_flavour"
-        for path in paths
+        for other in set(FLAVOURS) - {flavour}
+        for path in variant_files("api_flavour", other) - variant_files("api_flavour", flavour)
         if path.endswith(".py")
     }
     for source in result.project_path.rglob("*.py"):
@@ -48,8 +67,9 @@ def test_no_kept_file_names_a_pruned_module(cookies, flavour):
         assert not {name.rsplit(".", 1)[-1] for name in imports} & pruned_modules, source
 
 
-def test_no_unrendered_template_syntax_is_left(cookies):
-    result = cookies.bake()
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_no_unrendered_template_syntax_is_left(cookies, flavour):
+    result = cookies.bake(extra_context={"api_flavour": flavour})
     for path in result.project_path.rglob("*"):
         if path.is_file():
             text = path.read_text(errors="replace")
@@ -66,5 +86,5 @@ def test_the_answers_are_kept_in_the_project(cookies):
 def test_next_steps_are_printed(cookies, capfd):
     cookies.bake()
     out = capfd.readouterr().out
-    for step in ("cd async-api", "make install", "make test", "make deploy"):
+    for step in ("cd /", "/async-api\n", "make install", "make test", "make deploy"):
         assert step in out

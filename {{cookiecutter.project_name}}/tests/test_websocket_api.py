@@ -93,7 +93,7 @@ def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthe
 
 def test_request_template_is_told_whether_the_queue_is_fifo(synthesized, settings):
     template = integration_of(synthesized, "$default")["RequestTemplates"]["$default"]
-    assert template.splitlines()[0] == f"#set($fifo = {'true' if settings.fifo else 'false'})"
+    assert template.splitlines()[0] == f"#set($fifo = {'true' if settings.fifo else 'false'})##"
 
 
 def test_only_connect_is_authorized_as_api_auth_asks(synthesized, settings):

@@ -14,13 +14,12 @@ from constructs import Construct
 from .settings import Settings
 
 # $context variables that HTTP, REST and WebSocket APIs all provide; integration.* tells why SQS refused a message.
-ACCESS_LOG_FIELDS = {
+COMMON_FIELDS = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",
     "requestTime": "$context.requestTime",
     "sourceIp": "$context.identity.sourceIp",
     "caller": "$context.identity.caller",
-    "routeKey": "$context.routeKey",
     "status": "$context.status",
     "integrationStatus": "$context.integration.status",
     "integrationError": "$context.integration.error",
@@ -28,8 +27,13 @@ ACCESS_LOG_FIELDS = {
 }
 
 
-def access_log_format() -> apigw.AccessLogFormat:
-    return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS))
+# What was called: HTTP and WebSocket APIs name the route; REST APIs have no routeKey, but a method and a resource.
+ROUTE_FIELDS = {"routeKey": "$context.routeKey"}
+REST_ROUTE_FIELDS = {"httpMethod": "$context.httpMethod", "resourcePath": "$context.resourcePath"}
+
+
+def access_log_format(route_fields: dict[str, str]) -> apigw.AccessLogFormat:
+    return apigw.AccessLogFormat.custom(json.dumps(COMMON_FIELDS | route_fields))
 
 
 def access_log_group(scope: Construct, settings: Settings) -> logs.LogGroup:
@@ -55,4 +59,4 @@ class StageAccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return access_log_format()
+        return access_log_format(ROUTE_FIELDS)

@@ -14,6 +14,7 @@ from .checks import acknowledge
 from .monitoring import ApiMetrics
 from .queue import QueueWithDeadLetter
 from .settings import Settings
+from .worker import Worker
 
 MESSAGES_PATH = "/messages"
 GROUP_ID_HEADER = "x-message-group-id"  # FIFO only: the caller picks the message group
@@ -31,6 +32,13 @@ def send_message_mapping(settings: Settings, queue: sqs.IQueue) -> apigwv2.Param
 
 class HttpIngestApi(Construct):
     """The public entry point. Its integration role may only `sqs:SendMessage` to this queue (and use its key)."""
+
+    # What the worker needs from this flavour (stack.py): the plain batch handler, no internet access.
+    worker_handler = "handler.lambda_handler"
+    worker_needs_internet = False
+
+    def connect_worker(self, worker: Worker) -> None:
+        """Nothing to connect: this API does not hear back from the worker."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
         super().__init__(scope, construct_id)

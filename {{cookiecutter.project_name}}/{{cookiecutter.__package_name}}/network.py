@@ -13,12 +13,12 @@ HTTPS = ec2.Port.tcp(443)
 
 class WorkerNetwork(Construct):
     """Two AZs of private subnets. SQS polling happens outside the function (the event source mapping), so the
-    worker itself only calls X-Ray, through an interface endpoint. The WebSocket flavour's worker also answers
-    through the @connections API, which has no VPC endpoint: that flavour gets one NAT gateway for egress."""
+    worker itself only calls X-Ray, through an interface endpoint. A worker that must reach a public endpoint
+    (the WebSocket flavour's @connections API has no VPC endpoint) gets one NAT gateway: `internet_egress`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, internet_egress: bool) -> None:
         super().__init__(scope, construct_id)
-        needs_egress = settings.api_flavour == "websocket"
+        needs_egress = internet_egress
         private = ec2.SubnetType.PRIVATE_WITH_EGRESS if needs_egress else ec2.SubnetType.PRIVATE_ISOLATED
         subnets = [ec2.SubnetConfiguration(name="worker", subnet_type=private, cidr_mask=22)]
         if needs_egress:

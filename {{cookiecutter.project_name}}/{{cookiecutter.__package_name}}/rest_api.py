@@ -6,20 +6,24 @@ templates in `mapping/` turn the request into a form-encoded SQS query and SQS's
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from .access_logs import access_log_format, access_log_group
+from .access_logs import REST_ROUTE_FIELDS, access_log_format, access_log_group
 from .checks import acknowledge
 from .monitoring import ApiMetrics
 from .queue import QueueWithDeadLetter
+from .service_integration import (
+    FORM_CONTENT_TYPE,
+    account_logging_role,
+    mapping_template,
+    send_message_role,
+    send_message_template,
+)
 from .settings import Settings
+from .worker import Worker
 
-MAPPING = Path(__file__).resolve().parent / "mapping"
 MESSAGES_PATH = "/messages"
 JSON = "application/json"
 GROUP_ID_HEADER = "X-Message-Group-Id"  # FIFO only: the caller picks the message group
@@ -28,16 +32,6 @@ GROUP_ID_HEADER = "X-Message-Group-Id"  # FIFO only: the caller picks the messag
 # API sent: a permission, key or parameter problem on our side), 5xx -> 502 (SQS itself failed).
 SQS_CLIENT_ERROR = r"4\d{2}"
 SQS_SERVER_ERROR = r"5\d{2}"
-
-
-def mapping_template(name: str) -> str:
-    return (MAPPING / name).read_text(encoding="utf-8")
-
-
-def request_template(settings: Settings) -> str:
-    """rest_request.vtl, told whether the queue is FIFO (then it adds MessageGroupId and MessageDeduplicationId)."""
-    fifo = "true" if settings.fifo else "false"
-    return f"#set($fifo = {fifo})##\n" + mapping_template("rest_request.vtl")
 
 
 def message_schema() -> apigw.JsonSchema:
@@ -53,6 +47,13 @@ def message_schema() -> apigw.JsonSchema:
 class RestIngestApi(Construct):
     """The public entry point. Its integration role may only `sqs:SendMessage` to this queue (and use its key)."""
 
+    # What the worker needs from this flavour (stack.py): the plain batch handler, no internet access.
+    worker_handler = "handler.lambda_handler"
+    worker_needs_internet = False
+
+    def connect_worker(self, worker: Worker) -> None:
+        """Nothing to connect: this API does not hear back from the worker."""
+
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = access_log_group(self, settings)
@@ -63,28 +64,22 @@ class RestIngestApi(Construct):
             description=settings.description,
             # Callers are other services, usually in the same region: no CloudFront distribution in front.
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # Execution logs need the account's API Gateway CloudWatch role. It is an account-wide setting that
-            # other APIs may use too, so the role outlives this stack.
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            # Execution and access logs go through the region's API Gateway account role (made below).
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name=settings.stage,
                 throttling_rate_limit=settings.api_rate_limit,
                 throttling_burst_limit=settings.api_burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=access_log_format(),
+                access_log_format=access_log_format(REST_ROUTE_FIELDS),
                 tracing_enabled=True,
                 # Execution logs show SQS's own error when a send fails; request bodies stay out of them.
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 data_trace_enabled=False,
             ),
         )
-        self.role = iam.Role(
-            self,
-            "SendMessageRole",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description=f"Lets {settings.api_name} send messages to {settings.queue_name}",
-        )
+        self.api.deployment_stage.node.add_dependency(account_logging_role(self))
+        self.role = send_message_role(self, settings)
         queues.grant_send(self.role)
 
         self.model = self.api.add_model("Message", content_type=JSON, schema=message_schema())
@@ -123,11 +118,11 @@ class RestIngestApi(Construct):
             options=apigw.IntegrationOptions(
                 credentials_role=self.role,
                 request_parameters={
-                    "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'",
+                    **FORM_CONTENT_TYPE,
                     # SQS answers in JSON rather than XML, so the response template can read the message id.
                     "integration.request.header.Accept": f"'{JSON}'",
                 },
-                request_templates={JSON: request_template(settings)},
+                request_templates={JSON: send_message_template("rest_request.vtl", settings)},
                 # A request with another Content-Type is refused (415), never forwarded untransformed.
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
                 integration_responses=[
@@ -145,13 +140,6 @@ class RestIngestApi(Construct):
         )
 
     def _acknowledge_checks(self, settings: Settings) -> None:
-        acknowledge(
-            self.api.node.find_child("CloudWatchRole"),
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway execution logging needs this account-level role; AWS maintains the managed policy as the "
-            "exact permissions API Gateway uses to create and write its own log groups, which are named at run time.",
-        )
         acknowledge(
             self.api.deployment_stage,
             "AwsSolutions-APIG3",

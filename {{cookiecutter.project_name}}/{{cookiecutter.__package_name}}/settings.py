@@ -93,11 +93,6 @@ class Settings:
     def worker_name(self) -> str:
         return f"{self.prefix}-worker"
 
-    @property
-    def worker_handler(self) -> str:
-        """Lambda entry point: the batch plumbing, or (WebSocket) the plumbing plus replies to the sender."""
-        return "replies.lambda_handler" if self.api_flavour == "websocket" else "handler.lambda_handler"
-
     # Derived limits.
     @property
     def visibility_timeout_seconds(self) -> int:

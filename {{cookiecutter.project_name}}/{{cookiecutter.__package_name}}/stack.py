@@ -27,12 +27,23 @@ class QueueStack(Stack):
         )
         self.settings = settings
         self.queues = QueueWithDeadLetter(self, "Queues", settings=settings)
-        self.network = WorkerNetwork(self, "Network", settings=settings) if settings.worker_vpc == "new" else None
-        self.worker = Worker(self, "Worker", settings=settings, queue=self.queues.queue, network=self.network)
-        self.api = {{ cookiecutter.__api_class }}(self, "Api", settings=settings, queues=self.queues)
-        if settings.api_flavour == "websocket":
-            # The worker answers each sender through the API's @connections endpoint (worker/replies.py).
-            self.api.enable_replies(self.worker)
+        # The API flavour says what its worker needs: its entry point, internet access, a connection back.
+        api_flavour = {{ cookiecutter.__api_class }}
+        self.network = (
+            WorkerNetwork(self, "Network", settings=settings, internet_egress=api_flavour.worker_needs_internet)
+            if settings.worker_vpc == "new"
+            else None
+        )
+        self.worker = Worker(
+            self,
+            "Worker",
+            settings=settings,
+            queue=self.queues.queue,
+            handler=api_flavour.worker_handler,
+            network=self.network,
+        )
+        self.api = api_flavour(self, "Api", settings=settings, queues=self.queues)
+        self.api.connect_worker(self.worker)
         self.monitoring = Monitoring(
             self, "Monitoring", settings=settings, queues=self.queues, worker=self.worker.function, api=self.api.metrics
         )

@@ -2,16 +2,13 @@
 
 `$default` is an AWS service integration with SQS SendMessage; its request template (mapping/websocket_request.vtl)
 puts the frame body in the message and the connection id and request id in message attributes, so that the
-worker can reply to the sender through the API's @connections endpoint (`enable_replies`).
+worker can reply to the sender through the API's @connections endpoint (`connect_worker`).
 `$connect` and `$disconnect` are mock integrations: the API itself accepts and closes connections.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from aws_cdk import ArnFormat, Aws, CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_apigateway as apigw
+from aws_cdk import ArnFormat, Aws, CfnOutput, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -23,10 +20,10 @@ from .access_logs import StageAccessLogs, access_log_group
 from .checks import acknowledge
 from .monitoring import ApiMetrics
 from .queue import QueueWithDeadLetter
+from .service_integration import FORM_CONTENT_TYPE, account_logging_role, send_message_role, send_message_template
 from .settings import Settings
 from .worker import Worker
 
-REQUEST_TEMPLATE = Path(__file__).resolve().parent / "mapping" / "websocket_request.vtl"
 # API Gateway picks the request template by this expression; the escaped `$default` is a literal key, so every
 # frame, whatever it looks like, goes through the one template.
 TEMPLATE_KEY = "$default"
@@ -35,23 +32,18 @@ ACCEPT = '{"statusCode": 200}'  # what the mock integrations of $connect and $di
 CONNECTIONS_ENDPOINT_VARIABLE = "CONNECTIONS_ENDPOINT"  # read by worker/replies.py
 
 
-def send_message_template(settings: Settings) -> str:
-    """The request template as deployed: the file, told whether the queue is FIFO."""
-    return f"#set($fifo = {str(settings.fifo).lower()})\n" + REQUEST_TEMPLATE.read_text(encoding="utf-8")
-
-
 class WebSocketIngestApi(Construct):
     """The public entry point. Its integration role may only `sqs:SendMessage` to this queue (and use its key)."""
+
+    # What the worker needs from this flavour (stack.py): an entry point that also replies to the sender
+    # (worker/replies.py), and a way out to the @connections API, which has no VPC endpoint.
+    worker_handler = "replies.lambda_handler"
+    worker_needs_internet = True
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
-        self.role = iam.Role(
-            self,
-            "SendMessageRole",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description=f"Lets {settings.api_name} send messages to {settings.queue_name}",
-        )
+        self.role = send_message_role(self, settings)
         queues.grant_send(self.role)
 
         accept = dict(request_templates={TEMPLATE_KEY: ACCEPT}, template_selection_expression=TEMPLATE_SELECTION)
@@ -80,10 +72,8 @@ class WebSocketIngestApi(Construct):
                         f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:sqs:path/{Aws.ACCOUNT_ID}/{queues.queue.queue_name}"
                     ),
                     credentials_role=self.role,
-                    request_parameters={
-                        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
-                    },
-                    request_templates={TEMPLATE_KEY: send_message_template(settings)},
+                    request_parameters=FORM_CONTENT_TYPE,
+                    request_templates={TEMPLATE_KEY: send_message_template("websocket_request.vtl", settings)},
                     template_selection_expression=TEMPLATE_SELECTION,
                     # A frame the template cannot take is refused, never passed to SQS unmapped.
                     passthrough_behavior=apigwv2.PassthroughBehavior.NEVER,
@@ -104,7 +94,7 @@ class WebSocketIngestApi(Construct):
         )
         # WebSocket (and REST) stages log through the region's API Gateway account role; without one the stage
         # cannot be created with access logs.
-        self.stage.node.add_dependency(self._account_logging_role(settings))
+        self.stage.node.add_dependency(account_logging_role(self))
         self._acknowledge_checks()
 
         self.url = self.stage.url
@@ -126,7 +116,7 @@ class WebSocketIngestApi(Construct):
             latency=self.stage.metric("IntegrationLatency", statistic="Average"),
         )
 
-    def enable_replies(self, worker: Worker) -> None:
+    def connect_worker(self, worker: Worker) -> None:
         """Let `worker` post to the connections of this stage, and tell it where (worker/replies.py)."""
         connections = Stack.of(self).format_arn(
             service="execute-api",
@@ -149,30 +139,6 @@ class WebSocketIngestApi(Construct):
             "The worker replies to whichever client sent a message; connection ids exist only at run time, so the "
             "resource is every connection of this API's stage, POST (reply) only.",
         )
-
-    def _account_logging_role(self, settings: Settings) -> apigw.CfnAccount:
-        """The API Gateway account setting (one per region) that lets WebSocket and REST stages write logs."""
-        role = iam.Role(
-            self,
-            "CloudWatchRole",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description="API Gateway account role: writes API logs to CloudWatch Logs (shared by the region's APIs)",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
-            ],
-        )
-        account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
-        # Other APIs in the region may log through this setting: keep both when the stack goes (as the CDK does).
-        role.apply_removal_policy(RemovalPolicy.RETAIN)
-        account.apply_removal_policy(RemovalPolicy.RETAIN)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account-level API Gateway logging role serves every REST and WebSocket API of the region, whose "
-            "log groups this stack cannot know; AWS documents this managed policy for it.",
-        )
-        return account
 
     def _acknowledge_checks(self) -> None:
         if self.settings.api_auth == "none":

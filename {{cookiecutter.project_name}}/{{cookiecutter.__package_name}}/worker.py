@@ -32,6 +32,7 @@ class Worker(Construct):
         *,
         settings: Settings,
         queue: sqs.IQueue,
+        handler: str,
         network: WorkerNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -79,7 +80,7 @@ class Worker(Construct):
             runtime=lambda_.Runtime(WORKER_RUNTIME, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.ARM_64,
             code=lambda_.Code.from_asset(str(WORKER_SOURCE), exclude=ASSET_EXCLUDES),
-            handler=settings.worker_handler,
+            handler=handler,
             # Observability tools that ship as a Lambda extension plug in through settings, not the plumbing.
             layers=[powertools, *self._extension_layers(settings)],
             role=self.role,
