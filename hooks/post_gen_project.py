@@ -25,8 +25,10 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "{pkg}/mapping/rest_request.vtl",
         "{pkg}/mapping/rest_response.vtl",
         "{pkg}/mapping/rest_error.vtl",
+        "{pkg}/mapping/rest_refused.vtl",
         "tests/test_rest_api.py",
         "tests/test_rest_contract.py",
+        "tests/vtl.py",
         "docs/rest-api.md",
     ),
     ("api_flavour", "websocket"): (
@@ -36,6 +38,7 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "worker/replies.py",
         "tests/test_websocket_api.py",
         "tests/test_websocket_contract.py",
+        "tests/vtl.py",
         "tests/test_replies.py",
         "docs/websocket-api.md",
     ),

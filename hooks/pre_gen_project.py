@@ -8,6 +8,7 @@ quotes, newlines or code can neither break nor run anything here.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 import sys
 
@@ -15,6 +16,32 @@ PROJECT_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 STAGE = re.compile(r"[a-z][a-z0-9]*")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 DIGITS = re.compile(r"[0-9]+")
+# The project name becomes a Python package (hyphens -> underscores) beside these folders and modules, and is
+# imported next to these libraries: a package of the same name would shadow them or collide on disk.
+RESERVED_PACKAGE_NAMES = frozenset(
+    {
+        "app",
+        "docs",
+        "ops",
+        "tests",
+        "worker",
+        "handler",
+        "logic",
+        "replies",
+        "aws_cdk",
+        "constructs",
+        "cdk_nag",
+        "jsii",
+        "boto3",
+        "botocore",
+        "moto",
+        "airspeed",
+        "cfnlint",
+        "pytest",
+        "aws_lambda_powertools",
+        "jsonschema",
+    }
+)
 
 # name -> (lowest, highest), inclusive; the ranges of DESIGN.md (limits of API Gateway, SQS and Lambda).
 INTEGER_RANGES = {
@@ -63,10 +90,16 @@ def check_fields(answers: dict) -> tuple[list[str], dict[str, int]]:
     numbers: dict[str, int] = {}
 
     name = _text(answers.get("project_name", ""))
+    package = name.replace("-", "_")
     if not (3 <= len(name) <= 32 and PROJECT_NAME.fullmatch(name)):
         problems.append(
             f"project_name: {name!r} is not allowed; use 3-32 characters: lower-case letters and digits, "
             "starting with a letter, words joined by single hyphens (e.g. 'orders-api')"
+        )
+    elif keyword.iskeyword(package) or package in RESERVED_PACKAGE_NAMES:
+        problems.append(
+            f"project_name: {name!r} is not allowed; its Python package {package!r} would clash with a Python "
+            "keyword, a folder of the project or a library it imports (e.g. use 'orders-api')"
         )
 
     stage = _text(answers.get("stage", ""))
@@ -77,11 +110,15 @@ def check_fields(answers: dict) -> tuple[list[str], dict[str, int]]:
         )
 
     description = _text(answers.get("description", ""))
-    if any(ch in description for ch in "\r\n") or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in description):
-        problems.append(f"description: {description!r} is not allowed; use one line of text without line breaks or control characters")
-    elif len(description) > CFN_DESCRIPTION_MAX:
+    if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in description):  # line breaks included
         problems.append(
-            f"description: {len(description)} characters is too long; allowed: at most {CFN_DESCRIPTION_MAX}"
+            f"description: {description!r} is not allowed; "
+            "use one line of text without line breaks or control characters"
+        )
+    elif len(description.encode("utf-8")) > CFN_DESCRIPTION_MAX:
+        problems.append(
+            f"description: {len(description.encode('utf-8'))} bytes is too long; allowed: at most "
+            f"{CFN_DESCRIPTION_MAX} bytes of UTF-8 (CloudFormation's limit)"
         )
 
     for key, allowed in CHOICES.items():
@@ -99,7 +136,9 @@ def check_fields(answers: dict) -> tuple[list[str], dict[str, int]]:
 
     email = _text(answers.get("alarm_email", ""))
     if email and not (len(email) <= 254 and EMAIL.fullmatch(email)):
-        problems.append(f"alarm_email: {email!r} is not an e-mail address; leave it empty or give one like ops@example.com")
+        problems.append(
+            f"alarm_email: {email!r} is not an e-mail address; leave it empty or give one like ops@example.com"
+        )
     return problems, numbers
 
 

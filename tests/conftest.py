@@ -16,7 +16,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-# Every flavour x queue type in full; auth, encryption, stage, batching and VPC spread pairwise across them.
+# Every flavour x queue type in full; every value of the other options appears, spread across them so that the
+# risky pairs meet (VPC with each flavour and with iam; a customer key with each flavour; alarm e-mail with fifo).
 VARIANTS: dict[str, dict[str, str]] = {
     "http-standard-defaults": {},
     "http-fifo-none-customer-vpc": {
@@ -47,11 +48,18 @@ VARIANTS: dict[str, dict[str, str]] = {
         "worker_vpc": "new",
         "alarm_email": "ops@example.com",
     },
-    "websocket-fifo-iam-customer-prod": {
+    "websocket-fifo-iam-customer-prod-vpc": {
         "api_flavour": "websocket",
         "queue_type": "fifo",
         "queue_encryption": "kms-customer",
         "stage": "prod",
+        "worker_vpc": "new",
+        "alarm_email": "ops@example.com",
+        "max_concurrency": "2",
+        "worker_timeout_seconds": "900",
+        "worker_memory_mb": "10240",
+        "dlq_retries": "1000",
+        "queue_retention_days": "14",
     },
 }
 
@@ -64,15 +72,9 @@ def load_hook(name: str) -> ModuleType:
     return module
 
 
-def run_project_tests(project: Path) -> subprocess.CompletedProcess:
-    """The baked project's own suite, in this venv (it holds every pin of the generated pyproject.toml)."""
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def run_in_project(project: Path, *command: str) -> subprocess.CompletedProcess:
+    """A tool of this venv (it holds every pin of the generated pyproject.toml), run inside a baked project."""
+    return subprocess.run([sys.executable, "-m", *command], cwd=project, capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="session")

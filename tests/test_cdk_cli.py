@@ -1,4 +1,5 @@
-"""The real CDK CLI synthesizes the default project, and cfn-lint finds no error in what it wrote."""
+"""The real CDK CLI synthesizes the default project and the REST and WebSocket flavours (standard and fifo);
+cfn-lint finds no error in what it wrote."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import TEMPLATE
 
@@ -20,19 +23,40 @@ def cdk_cli() -> str:
     return str(cli)
 
 
-def test_cdk_synth_with_the_cli_then_cfn_lint(cookies):
-    project = cookies.bake().project_path
+# The default project, and the REST and WebSocket flavours with both queue types.
+CLI_VARIANTS = [
+    {},
+    {"api_flavour": "rest"},
+    {"api_flavour": "rest", "queue_type": "fifo"},
+    {"api_flavour": "websocket"},
+    {"api_flavour": "websocket", "queue_type": "fifo"},
+]
+
+
+@pytest.mark.parametrize("overrides", CLI_VARIANTS, ids=lambda o: "-".join(o.values()) or "defaults")
+def test_cdk_synth_with_the_cli_then_cfn_lint(cookies, overrides):
+    project = cookies.bake(extra_context=overrides).project_path
+    fifo = overrides.get("queue_type") == "fifo"
     bin_dir = str(Path(sys.executable).parent)  # cdk.json runs `python3 app.py`: this venv's python
     env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "CDK_DISABLE_CLI_TELEMETRY": "true"}
     synth = subprocess.run(
-        [cdk_cli(), "synth", "--quiet", "--no-notices"], cwd=project, env=env, capture_output=True, text=True, timeout=600
+        [cdk_cli(), "synth", "--quiet", "--no-notices"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert synth.returncode == 0, synth.stdout[-3000:] + synth.stderr[-3000:]
     template_path = project / "cdk.out" / "async-api-dev-queue-stack.template.json"
     resources = json.loads(template_path.read_text())["Resources"]
+    suffix = ".fifo" if fifo else ""
     assert {r["Properties"].get("QueueName") for r in resources.values() if r["Type"] == "AWS::SQS::Queue"} == {
-        "async-api-dev-queue",
-        "async-api-dev-dlq",
+        f"async-api-dev-queue{suffix}",
+        f"async-api-dev-dlq{suffix}",
     }
+    flavour = overrides.get("api_flavour", "http")
+    api_names = {r["Properties"].get("Name") for r in resources.values() if r["Type"].startswith("AWS::ApiGateway")}
+    assert f"async-api-dev-{flavour}-api" in api_names
     lint = subprocess.run([str(Path(bin_dir) / "cfn-lint"), str(template_path)], capture_output=True, text=True)
     assert not lint.returncode & CFN_LINT_ERROR_BIT, lint.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from importlib.metadata import version
 
@@ -23,3 +25,10 @@ def test_this_venv_satisfies_every_pin_of_the_generated_project(cookies):
 def test_the_template_pins_the_same_versions_as_the_generated_project(cookies):
     template = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
     assert set(generated_pins(cookies)) <= set(template)
+
+
+def test_the_template_code_is_lint_clean():
+    # hooks/ and tests/ only: the project template holds unrendered Jinja (baked projects are linted instead).
+    for lint in (("check", "hooks", "tests"), ("format", "--check", "hooks", "tests")):
+        run = subprocess.run([sys.executable, "-m", "ruff", *lint], cwd=TEMPLATE, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout

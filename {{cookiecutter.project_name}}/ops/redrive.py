@@ -2,7 +2,7 @@
 
     make redrive                    # SQS's own move task, with progress until it ends
     make redrive ARGS=--dry-run     # only count what would move
-    make redrive ARGS=--copy        # receive/send/delete instead (endpoints without move tasks, e.g. moto or the local emulator)
+    make redrive ARGS=--copy        # receive/send/delete instead (endpoints without move tasks, e.g. moto)
 
 The copy fallback keeps each message's body, message attributes, and on FIFO queues its group id, and deletes a
 message from the dead-letter queue only after the work queue accepted it (nothing lost; a crash in between can at
@@ -25,6 +25,7 @@ from {{ cookiecutter.__package_name }}.settings import ANSWERS
 
 TERMINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELLED"}
 BATCH = 10  # SQS's largest receive and send batch
+BATCH_BYTES = 1024 * 1024  # SQS's largest batch payload (as its largest single message): fill batches by size too
 
 
 class RedriveFailed(RuntimeError):
@@ -50,21 +51,35 @@ def _arn(sqs: Any, url: str) -> str:
 
 
 def waiting(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"])
+    """Messages in the queue, including those received but not yet deleted (e.g. by an interrupted redrive)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
 
 
 def move_task(
-    sqs: Any, queues: Queues, *, report: Callable[[str], None] = print, poll_seconds: float = 5.0,
+    sqs: Any,
+    queues: Queues,
+    *,
+    report: Callable[[str], None] = print,
+    poll_seconds: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Start SQS's message move task from the DLQ to the queue and follow it to its end. Returns the moved count."""
     task = sqs.start_message_move_task(SourceArn=queues.dlq_arn, DestinationArn=queues.queue_arn)
     report(f"Started move task {task['TaskHandle']}")
     while True:
-        # The newest task on this source is the one just started (SQS runs one move task per source at a time).
-        [status] = sqs.list_message_move_tasks(SourceArn=queues.dlq_arn, MaxResults=1)["Results"]
-        moved, total = status.get("ApproximateNumberOfMessagesMoved", 0), status.get("ApproximateNumberOfMessagesToMove")
+        # The newest task on this source is the one just started (SQS runs one move task per source at a time);
+        # right after the start it may not be listed yet.
+        results = sqs.list_message_move_tasks(SourceArn=queues.dlq_arn, MaxResults=1)["Results"]
+        if not results:
+            sleep(poll_seconds)
+            continue
+        status = results[0]
+        moved, total = (
+            status.get("ApproximateNumberOfMessagesMoved", 0),
+            status.get("ApproximateNumberOfMessagesToMove"),
+        )
         report(f"{status['Status']}: {moved} of {total if total is not None else '?'} moved")
         if status["Status"] == "COMPLETED":
             return moved
@@ -88,16 +103,47 @@ def copy_messages(sqs: Any, queues: Queues, *, fifo: bool, report: Callable[[str
         if not received:
             report(f"Done: {moved} moved")
             return moved
-        entries = [_entry(str(n), message, fifo) for n, message in enumerate(received)]
-        sent = sqs.send_message_batch(QueueUrl=queues.queue_url, Entries=entries)
-        if sent.get("Failed"):
-            raise RedriveFailed(f"the queue refused messages: {sent['Failed']}")
-        sqs.delete_message_batch(
-            QueueUrl=queues.dlq_url,
-            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)],
-        )
-        moved += len(received)
+        for batch in _by_size(received):
+            entries = {str(n): message for n, message in enumerate(batch)}
+            sent = sqs.send_message_batch(
+                QueueUrl=queues.queue_url, Entries=[_entry(n, m, fifo) for n, m in entries.items()]
+            )
+            done = [entries[result["Id"]] for result in sent.get("Successful", [])]
+            if done:  # delete what the queue took before anything else can go wrong: no duplicates on a rerun
+                sqs.delete_message_batch(
+                    QueueUrl=queues.dlq_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)],
+                )
+            moved += len(done)
+            if sent.get("Failed"):
+                raise RedriveFailed(f"the queue refused {len(sent['Failed'])} message(s): {sent['Failed']}")
         report(f"{moved} moved")
+
+
+def _by_size(messages: list[dict]) -> list[list[dict]]:
+    """Split received messages into send batches that stay under SQS's batch payload limit."""
+    batches: list[list[dict]] = [[]]
+    size = 0
+    for message in messages:
+        message_size = _size(message)
+        if batches[-1] and size + message_size > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(message)
+        size += message_size
+    return [batch for batch in batches if batch]
+
+
+def _size(message: dict) -> int:
+    """Bytes SQS counts for a message: the body plus each attribute's name, type and value."""
+    attributes = message.get("MessageAttributes", {})
+    return len(message["Body"].encode()) + sum(
+        len(name.encode())
+        + len(value["DataType"].encode())
+        + len(value.get("StringValue", "").encode())
+        + len(value.get("BinaryValue", b""))
+        for name, value in attributes.items()
+    )
 
 
 def _entry(entry_id: str, message: dict, fifo: bool) -> dict:

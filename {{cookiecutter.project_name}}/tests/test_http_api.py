@@ -9,7 +9,8 @@ from conftest import arn_of
 
 def queue_id(synthesized, settings):
     [logical_id] = [
-        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        lid
+        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
         if q["Properties"]["QueueName"] == settings.queue_name
     ]
     return logical_id
@@ -56,7 +57,8 @@ def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
     [log_group_id] = [
-        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        lid
+        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
         if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
     ]
     assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)

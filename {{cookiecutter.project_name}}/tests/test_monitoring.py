@@ -9,7 +9,11 @@ def watched(alarm: dict) -> list[tuple[str, str]]:
     """(namespace, metric name) of what an alarm watches: one metric, or every metric of a math expression."""
     if "MetricName" in alarm:
         return [(alarm["Namespace"], alarm["MetricName"])]
-    return [(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"]) for m in alarm["Metrics"] if "MetricStat" in m]
+    return [
+        (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    ]
 
 
 def alarms_by_metric(synthesized) -> dict[str, dict]:
@@ -31,7 +35,11 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synthesized):
 
 def test_dead_letter_queue_alarm_fires_on_the_first_message(synthesized, settings):
     alarm = alarms_by_metric(synthesized)["ApproximateNumberOfMessagesVisible"]
-    [dlq_id] = [lid for lid, q in synthesized.resources("AWS::SQS::Queue").items() if q["Properties"]["QueueName"] == settings.dlq_name]
+    [dlq_id] = [
+        lid
+        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"] == settings.dlq_name
+    ]
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -46,7 +54,8 @@ def test_worker_errors_throttles_and_api_server_errors_are_alarmed(synthesized, 
     alarms = alarms_by_metric(synthesized)
     assert {"Errors", "Throttles"} <= set(alarms)
     api_alarms = [
-        a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
+        a["Properties"]
+        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
         if {namespace for namespace, _ in watched(a["Properties"])} == {"AWS/ApiGateway"}
     ]
     assert len(api_alarms) == 1 and api_alarms[0]["Threshold"] == 1
@@ -70,6 +79,14 @@ def test_dashboard_shows_api_queue_and_worker_metrics(synthesized, settings):
     dashboard = synthesized.only("AWS::CloudWatch::Dashboard")
     assert dashboard["DashboardName"] == settings.prefix
     body = json.dumps(dashboard["DashboardBody"])
-    for metric in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Invocations", "Errors",
-                   "Throttles", "Duration", "ConcurrentExecutions", "Latency"):
+    for metric in (
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "Invocations",
+        "Errors",
+        "Throttles",
+        "Duration",
+        "ConcurrentExecutions",
+        "Latency",
+    ):
         assert metric in body, metric

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import boto3
 import pytest
@@ -46,7 +48,9 @@ def drain(sqs, url) -> list[dict]:
         QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
     ).get("Messages", []):
         messages += batch
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
     return messages
 
 
@@ -78,24 +82,41 @@ def stubbed_sqs():
 
 def test_move_task_starts_with_both_arns_and_follows_progress_to_completion():
     sqs, stub = stubbed_sqs()
-    stub.add_response("start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN})
+    stub.add_response(
+        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
+    )
     for status, moved in (("RUNNING", 3), ("RUNNING", 7), ("COMPLETED", 10)):
         stub.add_response(
             "list_message_move_tasks",
-            {"Results": [{"Status": status, "ApproximateNumberOfMessagesMoved": moved, "ApproximateNumberOfMessagesToMove": 10}]},
+            {
+                "Results": [
+                    {
+                        "Status": status,
+                        "ApproximateNumberOfMessagesMoved": moved,
+                        "ApproximateNumberOfMessagesToMove": 10,
+                    }
+                ]
+            },
             {"SourceArn": DLQ_ARN, "MaxResults": 1},
         )
     lines, sleeps = [], []
     with stub:
         assert redrive.move_task(sqs, QUEUES, report=lines.append, sleep=sleeps.append) == 10
     stub.assert_no_pending_responses()
-    assert lines == ["Started move task task-1", "RUNNING: 3 of 10 moved", "RUNNING: 7 of 10 moved", "COMPLETED: 10 of 10 moved"]
+    assert lines == [
+        "Started move task task-1",
+        "RUNNING: 3 of 10 moved",
+        "RUNNING: 7 of 10 moved",
+        "COMPLETED: 10 of 10 moved",
+    ]
     assert len(sleeps) == 2
 
 
 def test_a_failed_move_task_reports_its_reason():
     sqs, stub = stubbed_sqs()
-    stub.add_response("start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN})
+    stub.add_response(
+        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
+    )
     stub.add_response(
         "list_message_move_tasks",
         {"Results": [{"Status": "FAILED", "FailureReason": "AWS.SimpleQueueService.KmsAccessDenied"}]},
@@ -107,8 +128,78 @@ def test_a_failed_move_task_reports_its_reason():
 
 def test_a_refused_move_task_exits_non_zero(local_sqs, settings, monkeypatch, capsys):
     def refuse(**kwargs):
-        raise redrive.ClientError({"Error": {"Code": "UnsupportedOperation", "Message": "no move tasks here"}}, "StartMessageMoveTask")
+        raise redrive.ClientError(
+            {"Error": {"Code": "UnsupportedOperation", "Message": "no move tasks here"}}, "StartMessageMoveTask"
+        )
 
     monkeypatch.setattr(local_sqs, "start_message_move_task", refuse)
     assert redrive.main([], sqs=local_sqs) == 1
     assert "no move tasks here" in capsys.readouterr().err
+
+
+def test_the_move_task_may_not_be_listed_at_first():
+    sqs, stub = stubbed_sqs()
+    stub.add_response(
+        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
+    )
+    stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 1})
+    stub.add_response(
+        "list_message_move_tasks",
+        {
+            "Results": [
+                {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 4, "ApproximateNumberOfMessagesToMove": 4}
+            ]
+        },
+        {"SourceArn": DLQ_ARN, "MaxResults": 1},
+    )
+    with stub:
+        assert redrive.move_task(sqs, QUEUES, report=lambda line: None, sleep=lambda s: None) == 4
+
+
+def test_messages_held_by_an_interrupted_redrive_still_count(local_sqs, settings):
+    queues = redrive.Queues.look_up(local_sqs, settings.queue_name, settings.dlq_name)
+    local_sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=300)
+    assert redrive.waiting(local_sqs, queues.dlq_url) == 25
+
+
+def test_a_partly_refused_batch_deletes_only_what_the_queue_took_then_stops():
+    sqs, stub = stubbed_sqs()
+    received = [
+        {"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": f"body {n}", "Attributes": {}} for n in range(3)
+    ]
+    stub.add_response("receive_message", {"Messages": received})
+    stub.add_response(
+        "send_message_batch",
+        {
+            "Successful": [
+                {"Id": "0", "MessageId": "n0", "MD5OfMessageBody": "x"},
+                {"Id": "2", "MessageId": "n2", "MD5OfMessageBody": "x"},
+            ],
+            "Failed": [{"Id": "1", "SenderFault": True, "Code": "InvalidParameterValue", "Message": "no"}],
+        },
+    )
+    stub.add_response(
+        "delete_message_batch",
+        {"Successful": [{"Id": "0"}, {"Id": "1"}], "Failed": []},
+        {
+            "QueueUrl": QUEUES.dlq_url,
+            "Entries": [{"Id": "0", "ReceiptHandle": "r0"}, {"Id": "1", "ReceiptHandle": "r2"}],
+        },
+    )
+    with stub, pytest.raises(redrive.RedriveFailed, match="refused 1 message"):
+        redrive.copy_messages(sqs, QUEUES, fifo=False, report=lambda line: None)
+    stub.assert_no_pending_responses()
+
+
+def test_large_messages_are_sent_in_batches_under_the_sqs_payload_limit():
+    messages = [{"MessageId": str(n), "Body": "x" * 200_000, "MessageAttributes": {}} for n in range(10)]
+    batches = redrive._by_size(messages)
+    assert [m for batch in batches for m in batch] == messages  # all of them, in order
+    assert all(sum(redrive._size(m) for m in batch) <= redrive.BATCH_BYTES for batch in batches)
+    assert len(batches) == 2
+
+
+def test_reading_the_settings_does_not_start_the_cdk():
+    code = "import sys, ops.redrive; assert 'aws_cdk' not in sys.modules, 'redrive imported the CDK'"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

@@ -38,8 +38,18 @@ def connections(replies):
 def from_websocket(body: str, connection_id: str) -> dict:
     message = record(body)
     message["messageAttributes"] = {
-        "connectionId": {"stringValue": connection_id, "dataType": "String", "binaryListValues": [], "stringListValues": []},
-        "requestId": {"stringValue": str(uuid.uuid4()), "dataType": "String", "binaryListValues": [], "stringListValues": []},
+        "connectionId": {
+            "stringValue": connection_id,
+            "dataType": "String",
+            "binaryListValues": [],
+            "stringListValues": [],
+        },
+        "requestId": {
+            "stringValue": str(uuid.uuid4()),
+            "dataType": "String",
+            "binaryListValues": [],
+            "stringListValues": [],
+        },
     }
     return message
 
@@ -67,7 +77,9 @@ def test_a_client_that_left_is_logged_and_not_an_error(replies, connections):
 
 
 def test_other_errors_fail_the_message_so_that_it_is_retried(replies, connections):
-    connections.add_client_error("post_to_connection", service_error_code="LimitExceededException", http_status_code=429)
+    connections.add_client_error(
+        "post_to_connection", service_error_code="LimitExceededException", http_status_code=429
+    )
     with pytest.raises(ClientError):
         replies.send("L0SM9cOFvHcCIhw=", {"status": "processed"})
 
@@ -103,9 +115,13 @@ def test_a_sender_that_left_does_not_fail_its_message(replies, connections):
 
 def test_a_failed_reply_fails_its_message_alone(replies, connections):
     throttled, fine = from_websocket('{"n": 1}', "c-1="), from_websocket('{"n": 2}', "c-2=")
-    connections.add_client_error("post_to_connection", service_error_code="LimitExceededException", http_status_code=429)
+    connections.add_client_error(
+        "post_to_connection", service_error_code="LimitExceededException", http_status_code=429
+    )
     connections.add_response(
-        "post_to_connection", {}, {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()}
+        "post_to_connection",
+        {},
+        {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()},
     )
     response = replies.lambda_handler({"Records": [throttled, fine]}, FakeContext())
     assert failed_ids(response) == [throttled["messageId"]]
@@ -114,7 +130,9 @@ def test_a_failed_reply_fails_its_message_alone(replies, connections):
 def test_a_rejected_message_gets_no_reply(replies, connections):
     rejected, fine = from_websocket("[1, 2]", "c-1="), from_websocket('{"n": 2}', "c-2=")
     connections.add_response(
-        "post_to_connection", {}, {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()}
+        "post_to_connection",
+        {},
+        {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()},
     )
     response = replies.lambda_handler({"Records": [rejected, fine]}, FakeContext())
     assert failed_ids(response) == [rejected["messageId"]]

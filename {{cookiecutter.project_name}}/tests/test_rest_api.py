@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from conftest import arn_of, ref
 
@@ -11,7 +12,8 @@ JSON = "application/json"
 
 def queue_id(synthesized, settings):
     [logical_id] = [
-        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        lid
+        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
         if q["Properties"]["QueueName"] == settings.queue_name
     ]
     return logical_id
@@ -53,8 +55,14 @@ def test_the_method_posts_to_this_queue_through_the_sqs_service_integration(synt
         "Fn::Join": [
             "",
             [
-                "arn:", {"Ref": "AWS::Partition"}, ":apigateway:", {"Ref": "AWS::Region"}, ":sqs:path/",
-                {"Ref": "AWS::AccountId"}, "/", {"Fn::GetAtt": [queue_id(synthesized, settings), "QueueName"]},
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":apigateway:",
+                {"Ref": "AWS::Region"},
+                ":sqs:path/",
+                {"Ref": "AWS::AccountId"},
+                "/",
+                {"Fn::GetAtt": [queue_id(synthesized, settings), "QueueName"]},
             ],
         ]
     }
@@ -93,14 +101,37 @@ def test_fifo_requests_must_name_their_message_group(synthesized, settings):
     assert required == ({"method.request.header.X-Message-Group-Id": True} if settings.fifo else {})
 
 
-def test_success_answers_202_and_sqs_errors_answer_500_or_502(synthesized):
-    responses = {
-        r["StatusCode"]: r.get("SelectionPattern") for r in integration(synthesized)["IntegrationResponses"]
-    }
-    assert responses == {"202": None, "500": r"4\d{2}", "502": r"5\d{2}"}  # 202 is the default response
+def test_success_answers_202_a_refused_message_400_and_sqs_errors_500_or_502(synthesized):
+    responses = {r["StatusCode"]: r.get("SelectionPattern") for r in integration(synthesized)["IntegrationResponses"]}
+    assert responses == {"202": None, "400": "400", "500": r"4(0[1-9]|[1-9][0-9])", "502": r"5\d{2}"}
     for response in integration(synthesized)["IntegrationResponses"]:
         assert list(response["ResponseTemplates"]) == [JSON]
-    assert [r["StatusCode"] for r in method(synthesized)["MethodResponses"]] == ["202", "500", "502"]
+    assert [r["StatusCode"] for r in method(synthesized)["MethodResponses"]] == ["202", "400", "500", "502"]
+
+
+def test_each_sqs_status_picks_exactly_one_integration_response(synthesized):
+    # API Gateway matches SelectionPattern against SQS's status code; 2xx falls through to the default (202).
+    patterns = {
+        r["StatusCode"]: r["SelectionPattern"]
+        for r in integration(synthesized)["IntegrationResponses"]
+        if "SelectionPattern" in r
+    }
+    for sqs_status in range(200, 600):
+        picked = [code for code, pattern in patterns.items() if re.fullmatch(pattern, str(sqs_status))]
+        if sqs_status < 400:
+            expected = []
+        elif sqs_status == 400:
+            expected = ["400"]
+        else:
+            expected = ["500"] if sqs_status < 500 else ["502"]
+        assert picked == expected, sqs_status
+
+
+def test_the_400_template_knows_the_queue_type_and_answers_500_for_sqs_400s_that_are_ours(synthesized, settings):
+    [refused] = [r for r in integration(synthesized)["IntegrationResponses"] if r["StatusCode"] == "400"]
+    template = refused["ResponseTemplates"][JSON]
+    assert template.startswith(f"#set($fifo = {'true' if settings.fifo else 'false'})##\n")
+    assert "#set($context.responseOverride.status = 500)" in template
 
 
 def test_method_authorization_follows_api_auth(synthesized, settings):
@@ -138,7 +169,8 @@ def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
     stage = synthesized.only("AWS::ApiGateway::Stage")
     [log_group_id] = [
-        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        lid
+        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
         if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
     ]
     assert stage["AccessLogSetting"]["DestinationArn"] == arn_of(log_group_id)

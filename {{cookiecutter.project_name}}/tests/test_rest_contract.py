@@ -1,96 +1,70 @@
 """Contract of the REST API integration: the VTL templates *as synthesized* deliver the body byte for byte.
 
-The templates are read from the synthesized template and rendered with airspeed against Python stand-ins for
-API Gateway's `$input`, `$util` and `$context`. The request form is decoded the way SQS decodes it, and also posted
-(signed, as the integration role would sign it) to a local SQS (moto), whose answer feeds the response template.
+The templates are read from the synthesized template and rendered with the stand-ins for API Gateway in vtl.py.
+The request form is decoded the way SQS decodes it, and also posted (signed, with the integration's own headers) to
+a local SQS. The response templates are rendered against SQS's answers: a recorded SendMessage answer for 202, and
+SQS errors (one produced by the local SQS) for 400, 500 and 502.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-import xml.etree.ElementTree as ET
-from typing import Any
-from urllib.parse import parse_qs, quote_plus
 
-import airspeed
-import boto3
 import jsonschema
 import pytest
-import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-from moto import mock_aws
 
-REGION = "eu-west-1"
+import vtl
+
 GROUP_ID = "customer-42&x=1"  # form syntax in the header value too
-NASTY_BODIES = {
-    "form-syntax": '{"q": "a=1&b=2+3%20", "plus": "+", "pct": "100%"}',
-    "url-reserved": '{"u": "https://x.test/a?b=c&d=e#f~g*h;i,j:k@l$m!n(o)p/q"}',
-    "quotes-and-backslashes": '{"say": "\\"hi\\"", "path": "C:\\\\temp\\\\", "single": "it\'s"}',
-    "json-escapes": '{"text": "line 1\\nline 2\\tTabbed \\u00e9 \\ud83d\\ude80"}',
-    "raw-newlines-and-tabs": '{\n\t"pretty": true,\r\n\t"list": [1, 2]\n}\n',
-    "non-ascii": '{"name": "Zoë Ñandú 漢字 🚀🎉", "rtl": "שלום"}',
-    "velocity-syntax": '{"vtl": "$input.body #set($x = 1) ## not a comment ${x}"}',
-    "large-200kb": json.dumps({"blob": "x&=+%é" * 34000}),
-}
+HEADERS = {"X-Message-Group-Id": GROUP_ID}
+BODIES = vtl.JSON_OBJECT_BODIES  # the model admits JSON objects only
+
+# What SQS answers API Gateway's SendMessage (a query request, form-encoded) when asked for `Accept:
+# application/json`, as recorded in the responses of deployed API Gateway -> SQS integrations: the XML answer's
+# structure in JSON, with null for the fields a standard queue and a message without attributes leave out.
+RECORDED_SEND_MESSAGE_ANSWER = (
+    '{"SendMessageResponse":{"ResponseMetadata":{"RequestId":"2e75dac6-4f87-52ab-8fa4-8615640b84f4"},'
+    '"SendMessageResult":{"MD5OfMessageAttributes":null,"MD5OfMessageBody":"0d7ac2dec5f281678f65dcf7fe4681ba",'
+    '"MD5OfMessageSystemAttributes":null,"MessageId":"9d72cd66-5aaf-4c0f-8f03-8fc96b7a45e1","SequenceNumber":null}}}'
+)
+RECORDED_MESSAGE_ID = "9d72cd66-5aaf-4c0f-8f03-8fc96b7a45e1"
+
+# SQS errors as API Gateway receives them. In JSON (what `Accept: application/json` asks for) and in XML (SQS's
+# query answer), so that the templates do not depend on which one arrives. Each names the account and queue.
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:secret-queue"
 
 
-# --- API Gateway's mapping-template variables, in Python -----------------------------------------------------------
+def sqs_error_json(code: str, message: str) -> str:
+    error = {"Error": {"Code": code, "Message": message, "Type": "Sender"}, "RequestId": "a1b2c3d4-sqs"}
+    return json.dumps(error)
 
 
-def java_url_encode(text: str) -> str:
-    """Java's URLEncoder.encode(text, UTF-8), which is $util.urlEncode: keeps A-Z a-z 0-9 . - * _, space -> '+'."""
-    return quote_plus(text, safe="*").replace("~", "%7E")  # Python keeps '~'; Java encodes it
+def sqs_error_xml(code: str, message: str) -> str:
+    return (
+        '<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error>'
+        f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message><Detail/></Error>"
+        "<RequestId>a1b2c3d4-sqs</RequestId></ErrorResponse>"
+    )
 
 
-def json_path(document: Any, path: str) -> Any:
-    """The subset of JSONPath the templates use: `$` and `$.a.b`."""
-    assert path == "$" or path.startswith("$."), f"JSONPath this contract test does not know: {path}"
-    for key in path.split(".")[1:]:
-        document = document[key]
-    return document
-
-
-class Input:
-    """$input: the raw body, JSONPath over it, and the request parameters."""
-
-    def __init__(self, body: str, headers: dict[str, str]) -> None:
-        self.body = body
-        self._headers = headers
-
-    def json(self, path: str) -> str:
-        return json.dumps(json_path(json.loads(self.body), path))
-
-    def path(self, path: str) -> Any:
-        return json_path(json.loads(self.body), path)
-
-    def params(self, name: str | None = None) -> Any:
-        if name is None:
-            return {"path": {}, "querystring": {}, "header": self._headers}
-        # path, then query string, then header (this API has neither of the first two); header names are
-        # case-insensitive in HTTP
-        return next((value for key, value in self._headers.items() if key.lower() == name.lower()), "")
-
-
-class Util:
-    """$util: the functions the templates may call."""
-
-    def urlEncode(self, text: str) -> str:  # noqa: N802 (VTL names)
-        return java_url_encode(text)
-
-    def escapeJavaScript(self, text: str) -> str:  # noqa: N802
-        # As Java's StringEscapeUtils.escapeJavaScript: JSON string escapes, plus \' and \/
-        return json.dumps(text)[1:-1].replace("'", "\\'").replace("/", "\\/")
-
-    def parseJson(self, text: str) -> Any:  # noqa: N802
-        return json.loads(text)
-
-
-def render(template: str, *, body: str, headers: dict[str, str] | None = None, request_id: str = "req-1") -> str:
-    context = {"requestId": request_id, "stage": "test", "httpMethod": "POST", "resourcePath": "/messages"}
-    return airspeed.Template(template).merge({"input": Input(body, headers or {}), "util": Util(), "context": context})
+TOO_LARGE = (
+    "InvalidParameterValue",
+    "One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.",
+)
+BAD_GROUP_ID = (
+    "InvalidParameterValue",
+    "Value é for parameter MessageGroupId is invalid. Reason: MessageGroupId can only include alphanumeric and "
+    "punctuation characters. 1 to 128 in length.",
+)
+BAD_CHARACTERS = ("InvalidMessageContents", "Invalid binary character '#xFFFE' was found in the message body.")
+KMS_DENIED = (
+    "KMS.AccessDeniedException",
+    "User: arn:aws:sts::123456789012:assumed-role/send-role is not authorized to perform: kms:GenerateDataKey on "
+    f"resource: {QUEUE_ARN}",
+)
+ACCESS_DENIED = ("AccessDenied", f"Access to the resource {QUEUE_ARN} is denied.")
+INTERNAL_ERROR = ("InternalError", f"We encountered an internal error for {QUEUE_ARN}. Please try again.")
 
 
 # --- The templates, as synthesized ------------------------------------------------------------------------------------
@@ -109,114 +83,121 @@ def response_template(synthesized, status: str) -> str:
     return response["ResponseTemplates"]["application/json"]
 
 
-def form_of(synthesized, body: str, request_id: str = "req-1") -> dict[str, list[str]]:
-    """What SQS reads from the form the request template writes."""
-    headers = {"X-Message-Group-Id": GROUP_ID}
-    form = render(request_template(synthesized), body=body, headers=headers, request_id=request_id)
-    return parse_qs(form, keep_blank_values=True, strict_parsing=True, encoding="utf-8", errors="strict")
+def form(synthesized, body: str, request_id: str = "req-1") -> str:
+    return vtl.render(request_template(synthesized), body, context=vtl.rest_context(request_id), headers=HEADERS)
 
 
-# --- A local SQS, called the way API Gateway calls it ---------------------------------------------------------------
+def client_answer(synthesized, status: str, sqs_answer: str, request_id: str = "req-1") -> tuple[str, dict]:
+    """What the client gets when the integration response `status` renders SQS's answer: (status, JSON body)."""
+    context = vtl.rest_context(request_id)
+    body = vtl.render(response_template(synthesized, status), sqs_answer, context=context)
+    return str(context["responseOverride"].get("status", status)), json.loads(body)
 
 
 @pytest.fixture
 def local_queue(settings):
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name=REGION)
-        attributes = {"FifoQueue": "true"} if settings.fifo else {}
-        yield sqs, sqs.create_queue(QueueName=settings.queue_name, Attributes=attributes)["QueueUrl"]
+    with vtl.local_sqs(settings.queue_name, fifo=settings.fifo) as queue:
+        yield queue
 
 
-def post_form(synthesized, queue_url: str, form: str) -> requests.Response:
-    """POST the rendered form with the integration's own headers, signed as the integration role signs it."""
-    headers = {
-        name.removeprefix("integration.request.header."): value.strip("'")
-        for name, value in integration(synthesized)["RequestParameters"].items()
-    }
-    request = AWSRequest("POST", queue_url, data=form.encode("ascii"), headers=headers)
-    SigV4Auth(Credentials("testing", "testing"), "sqs", REGION).add_auth(request)
-    return requests.post(queue_url, data=request.body, headers=dict(request.headers), timeout=10)
-
-
-def as_sqs_json(xml_answer: str) -> dict:
-    """A query-API answer in the JSON form SQS sends when asked for application/json (moto answers in XML)."""
-
-    def convert(element: ET.Element) -> Any:
-        children = list(element)
-        return {child.tag.split("}")[-1]: convert(child) for child in children} if children else element.text
-
-    root = ET.fromstring(xml_answer)
-    return {root.tag.split("}")[-1]: convert(root)}
-
-
-def send_through_api(synthesized, sqs, queue_url: str, body: str) -> tuple[requests.Response, dict]:
-    form = render(request_template(synthesized), body=body, headers={"X-Message-Group-Id": GROUP_ID})
-    answer = post_form(synthesized, queue_url, form)
-    [message] = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"]
-    return answer, message
+def send_through_api(synthesized, queue: vtl.LocalSqs, body: str) -> tuple[vtl.Answer, dict]:
+    headers = vtl.integration_headers(integration(synthesized)["RequestParameters"])
+    return queue.send(form(synthesized, body), headers)
 
 
 # --- Request ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", NASTY_BODIES.values(), ids=NASTY_BODIES.keys())
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
 def test_the_form_decodes_to_the_request_body_byte_for_byte(synthesized, body):
-    assert form_of(synthesized, body)["MessageBody"] == [body]
+    assert vtl.form_fields(form(synthesized, body))["MessageBody"].encode("utf-8") == body.encode("utf-8")
 
 
-@pytest.mark.parametrize("body", NASTY_BODIES.values(), ids=NASTY_BODIES.keys())
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
 def test_the_form_is_one_line_of_ascii(synthesized, body):
-    # A newline or space in the form would become part of a value; SQS wants the form percent-encoded.
-    form = render(request_template(synthesized), body=body, headers={"X-Message-Group-Id": GROUP_ID})
-    assert form.isascii() and form.isprintable() and " " not in form
+    assert vtl.is_one_line_of_ascii(form(synthesized, body))
 
 
 def test_the_form_asks_sqs_for_sendmessage_with_fifo_fields_exactly_when_fifo(synthesized, settings):
-    form = form_of(synthesized, '{"order": 1}', request_id="5f0c9d4e-request")
-    expected = {"Action": ["SendMessage"], "MessageBody": ['{"order": 1}']}
+    fields = vtl.form_fields(form(synthesized, '{"order": 1}', request_id="5f0c9d4e-request"))
+    expected = {"Action": "SendMessage", "MessageBody": '{"order": 1}'}
     if settings.fifo:
-        expected |= {"MessageGroupId": [GROUP_ID], "MessageDeduplicationId": ["5f0c9d4e-request"]}
-    assert form == expected
+        expected |= {"MessageGroupId": GROUP_ID, "MessageDeduplicationId": "5f0c9d4e-request"}
+    assert fields == expected
 
 
-@pytest.mark.parametrize("body", NASTY_BODIES.values(), ids=NASTY_BODIES.keys())
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
 def test_sqs_stores_the_request_body_byte_for_byte(synthesized, local_queue, body):
-    sqs, url = local_queue
-    answer, message = send_through_api(synthesized, sqs, url, body)
-    assert answer.status_code == 200, answer.text
+    _, message = send_through_api(synthesized, local_queue, body)
     assert message["Body"].encode("utf-8") == body.encode("utf-8")
 
 
-def test_fifo_messages_take_their_group_from_the_header(synthesized, settings, local_queue):
-    sqs, url = local_queue
-    _, message = send_through_api(synthesized, sqs, url, "{}")
+def test_sqs_takes_the_fifo_fields_exactly_when_the_queue_is_fifo(synthesized, settings, local_queue):
+    _, message = send_through_api(synthesized, local_queue, "{}")
     assert message["Attributes"].get("MessageGroupId") == (GROUP_ID if settings.fifo else None)
+    assert message["Attributes"].get("MessageDeduplicationId") == ("req-1" if settings.fifo else None)
 
 
-# --- Response ---------------------------------------------------------------------------------------------------------
+# --- Response: 202 ----------------------------------------------------------------------------------------------------
 
 
-def test_202_body_names_the_message_id_sqs_assigned(synthesized, local_queue):
-    sqs, url = local_queue
-    answer, message = send_through_api(synthesized, sqs, url, '{"order": 1}')
-    sqs_json = json.dumps(as_sqs_json(answer.text))
-    client_body = render(response_template(synthesized, "202"), body=sqs_json)
-    assert json.loads(client_body) == {"messageId": message["MessageId"]}
+def test_202_body_is_json_naming_the_message_id_sqs_assigned(synthesized):
+    status, answer = client_answer(synthesized, "202", RECORDED_SEND_MESSAGE_ANSWER)
+    assert (status, answer) == ("202", {"messageId": RECORDED_MESSAGE_ID})
 
 
-@pytest.mark.parametrize("status", ["500", "502"])
-def test_sqs_errors_reach_the_client_as_short_json_without_sqs_details(synthesized, status):
-    sqs_error = (
-        '<ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type>'
-        "<Code>AccessDenied</Code><Message>Access to the resource arn:aws:sqs:eu-west-1:123456789012:q is denied."
-        "</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
-    )
-    request_id = str(uuid.uuid4())
-    client_body = render(response_template(synthesized, status), body=sqs_error, request_id=request_id)
-    answer = json.loads(client_body)
+# --- Response: errors -------------------------------------------------------------------------------------------------
+
+
+def assert_clean(answer: dict, request_id: str, sqs_answer: str) -> None:
+    """A short JSON answer with the request id to quote, and nothing of SQS's own error."""
     assert set(answer) == {"message", "requestId"}
     assert answer["requestId"] == request_id
-    assert "123456789012" not in client_body and "AccessDenied" not in client_body
+    text = json.dumps(answer)
+    for leak in ("123456789012", "secret-queue", "a1b2c3d4-sqs", "Error", "Exception", "xmlns", "Reason"):
+        assert leak not in text, (leak, sqs_answer)
+
+
+@pytest.mark.parametrize("shape", [sqs_error_json, sqs_error_xml], ids=["json", "xml"])
+@pytest.mark.parametrize("error", [TOO_LARGE, BAD_GROUP_ID, BAD_CHARACTERS], ids=["too-large", "group-id", "chars"])
+def test_a_message_sqs_refuses_is_the_clients_400(synthesized, settings, shape, error):
+    request_id = str(uuid.uuid4())
+    status, answer = client_answer(synthesized, "400", shape(*error), request_id)
+    assert status == "400"
+    assert_clean(answer, request_id, shape(*error))
+    assert answer["message"].startswith("The queue refused the message: it is larger than the queue accepts")
+    assert ("X-Message-Group-Id" in answer["message"]) is settings.fifo
+
+
+def test_a_body_larger_than_the_local_queue_accepts_is_the_clients_400(synthesized, local_queue):
+    body = json.dumps({"blob": "x" * 1_048_576})  # API Gateway takes up to 10 MB; SQS up to 1 MiB
+    headers = vtl.integration_headers(integration(synthesized)["RequestParameters"])
+    sqs_answer = local_queue.post(form(synthesized, body), headers)
+    assert sqs_answer.status == 400 and local_queue.messages() == []
+    status, answer = client_answer(synthesized, "400", sqs_answer.body, request_id="req-large")
+    assert status == "400"
+    assert_clean(answer, "req-large", sqs_answer.body)
+
+
+@pytest.mark.parametrize("shape", [sqs_error_json, sqs_error_xml], ids=["json", "xml"])
+def test_sqs_400s_that_are_our_fault_answer_500_like_other_4xx(synthesized, shape):
+    # A KMS error comes as 400 too; it is a key policy problem of this stack, not the client's.
+    request_id = str(uuid.uuid4())
+    status, answer = client_answer(synthesized, "400", shape(*KMS_DENIED), request_id)
+    _, other_4xx = client_answer(synthesized, "500", shape(*ACCESS_DENIED), request_id)
+    assert status == "500"
+    assert answer == other_4xx
+    assert_clean(answer, request_id, shape(*KMS_DENIED))
+
+
+@pytest.mark.parametrize("shape", [sqs_error_json, sqs_error_xml], ids=["json", "xml"])
+@pytest.mark.parametrize(("status", "error"), [("500", ACCESS_DENIED), ("502", INTERNAL_ERROR)], ids=["4xx", "5xx"])
+def test_other_sqs_errors_reach_the_client_as_short_json_without_sqs_details(synthesized, shape, status, error):
+    request_id = str(uuid.uuid4())
+    client_status, answer = client_answer(synthesized, status, shape(*error), request_id)
+    assert client_status == status
+    assert_clean(answer, request_id, shape(*error))
+    assert "quote the requestId" in answer["message"]
 
 
 # --- Validation -------------------------------------------------------------------------------------------------------
@@ -226,7 +207,11 @@ def message_schema(synthesized) -> dict:
     return synthesized.only("AWS::ApiGateway::Model")["Schema"]
 
 
-@pytest.mark.parametrize("body", ['{}', '{"order": 1}', '{"nested": {"list": [1, "two", null]}}'])
+@pytest.mark.parametrize(
+    "body",
+    ["{}", '{"order": 1}', '{"nested": {"list": [1, "two", null]}}', *BODIES.values()],
+    ids=["empty", "flat", "nested", *BODIES.keys()],
+)
 def test_the_model_accepts_any_json_object(synthesized, body):
     jsonschema.validate(json.loads(body), message_schema(synthesized))
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import arn_of
-
 from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
+from conftest import arn_of
 
 
 def flat(value: Any) -> str:
@@ -32,14 +31,17 @@ def api_id(synthesized):
 
 def queue_id(synthesized, settings):
     [logical_id] = [
-        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        lid
+        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
         if q["Properties"]["QueueName"] == settings.queue_name
     ]
     return logical_id
 
 
 def routes(synthesized) -> dict[str, dict]:
-    return {r["Properties"]["RouteKey"]: r["Properties"] for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()}
+    return {
+        r["Properties"]["RouteKey"]: r["Properties"] for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()
+    }
 
 
 def integration_of(synthesized, route_key: str) -> dict:
@@ -81,7 +83,8 @@ def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthe
     assert integration["IntegrationType"] == "AWS"
     assert integration["IntegrationMethod"] == "POST"
     assert flat(integration["IntegrationUri"]) == (
-        f"arn:<AWS::Partition>:apigateway:<AWS::Region>:sqs:path/<AWS::AccountId>/<{queue_id(synthesized, settings)}.QueueName>"
+        "arn:<AWS::Partition>:apigateway:<AWS::Region>:sqs:path/<AWS::AccountId>/"
+        f"<{queue_id(synthesized, settings)}.QueueName>"
     )
     assert integration["RequestParameters"] == {
         "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
@@ -114,7 +117,8 @@ def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
     [log_group_id] = [
-        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        lid
+        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
         if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
     ]
     assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)

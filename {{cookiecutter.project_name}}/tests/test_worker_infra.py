@@ -7,9 +7,8 @@ import json
 import tomllib
 from pathlib import Path
 
-from conftest import arn_of
-
 from {{ cookiecutter.__package_name }}.settings import POWERTOOLS_VERSION, WORKER_RUNTIME
+from conftest import arn_of
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +55,8 @@ def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthes
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     [queue_id] = [
-        lid for lid, q in synthesized.resources("AWS::SQS::Queue").items()
+        lid
+        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
         if q["Properties"]["QueueName"] == settings.queue_name
     ]
     assert mapping["EventSourceArn"] == arn_of(queue_id)
@@ -69,12 +69,14 @@ def test_powertools_layer_is_the_version_the_tests_run(synthesized):
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
     assert parameter["Default"] == f"/aws/service/powertools/python/arm64/{WORKER_RUNTIME}/{POWERTOOLS_VERSION}"
     pyproject = tomllib.loads((PROJECT / "pyproject.toml").read_text())
-    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}" in pyproject["project"]["optional-dependencies"]["dev"]
+    dev_dependencies = pyproject["project"]["optional-dependencies"]["dev"]
+    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}" in dev_dependencies
 
 
 def test_worker_code_asset_holds_the_worker_modules_only(synthesized):
     code = synthesized.only("AWS::Lambda::Function")["Code"]
-    manifest = json.loads(synthesized.template_path.with_name(f"{synthesized.stack.stack_name}.assets.json").read_text())
+    manifest_path = synthesized.template_path.with_name(f"{synthesized.stack.stack_name}.assets.json")
+    manifest = json.loads(manifest_path.read_text())
     asset = synthesized.outdir / manifest["files"][code["S3Key"].removesuffix(".zip")]["source"]["path"]
     shipped = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
     assert shipped == sorted(p.name for p in (PROJECT / "worker").glob("*.py"))
@@ -86,12 +88,14 @@ def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(syn
     role = synthesized.json["Resources"][role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
     [log_group_id] = [
-        lid for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
+        lid
+        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
         if g["Properties"]["LogGroupName"] == f"/aws/lambda/{settings.worker_name}"
     ]
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
     statements = [
-        s for p in synthesized.resources("AWS::IAM::Policy").values()
+        s
+        for p in synthesized.resources("AWS::IAM::Policy").values()
         if {"Ref": role_id} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]

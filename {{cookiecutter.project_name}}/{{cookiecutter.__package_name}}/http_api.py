@@ -56,9 +56,7 @@ class HttpIngestApi(Construct):
             http_api=self.api,
             stage_name="$default",
             auto_deploy=True,
-            throttle=apigwv2.ThrottleSettings(
-                rate_limit=settings.api_rate_limit, burst_limit=settings.api_burst_limit
-            ),
+            throttle=apigwv2.ThrottleSettings(rate_limit=settings.api_rate_limit, burst_limit=settings.api_burst_limit),
             access_log_settings=StageAccessLogs(self.access_logs),
         )
         [route] = self.api.add_routes(

@@ -42,7 +42,11 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
-            self, "Alarms", topic_name=f"{settings.prefix}-alarms", display_name=f"{settings.prefix} alarms", enforce_ssl=True
+            self,
+            "Alarms",
+            topic_name=f"{settings.prefix}-alarms",
+            display_name=f"{settings.prefix} alarms",
+            enforce_ssl=True,
         )
         acknowledge(
             self.topic,
@@ -98,17 +102,24 @@ class Monitoring(Construct):
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=settings.prefix)
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="API requests", left=[api.requests], right=[api.client_errors, api.server_errors]),
+            cloudwatch.GraphWidget(
+                title="API requests", left=[api.requests], right=[api.client_errors, api.server_errors]
+            ),
             cloudwatch.GraphWidget(title="API latency", left=[api.latency]),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Queue depth",
-                left=[queue.metric_approximate_number_of_messages_visible(), queue.metric_approximate_number_of_messages_not_visible()],
+                left=[
+                    queue.metric_approximate_number_of_messages_visible(),
+                    queue.metric_approximate_number_of_messages_not_visible(),
+                ],
                 right=[dlq.metric_approximate_number_of_messages_visible(label="Dead-letter queue")],
             ),
-            cloudwatch.GraphWidget(title="Age of oldest message (s)", left=[queue.metric_approximate_age_of_oldest_message()]),
+            cloudwatch.GraphWidget(
+                title="Age of oldest message (s)", left=[queue.metric_approximate_age_of_oldest_message()]
+            ),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(

@@ -43,11 +43,18 @@ class WorkerNetwork(Construct):
         )
         self.subnets = ec2.SubnetSelection(subnet_type=private)
         self.security_group = ec2.SecurityGroup(
-            self, "Worker", vpc=self.vpc, description=f"{settings.worker_name}: HTTPS out only", allow_all_outbound=False
+            self,
+            "Worker",
+            vpc=self.vpc,
+            description=f"{settings.worker_name}: HTTPS out only",
+            allow_all_outbound=False,
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), HTTPS, "AWS APIs (X-Ray endpoint, @connections)")
         endpoint_security_group = ec2.SecurityGroup(
-            self, "Endpoints", vpc=self.vpc, description="Interface endpoints: HTTPS from the worker only",
+            self,
+            "Endpoints",
+            vpc=self.vpc,
+            description="Interface endpoints: HTTPS from the worker only",
             allow_all_outbound=False,
         )
         endpoint_security_group.add_ingress_rule(self.security_group, HTTPS, "the worker")

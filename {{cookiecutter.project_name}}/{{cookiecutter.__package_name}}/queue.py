@@ -61,9 +61,7 @@ class QueueWithDeadLetter(Construct):
             queue_name=settings.queue_name,
             retention_period=Duration.days(settings.queue_retention_days),
             visibility_timeout=Duration.seconds(settings.visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=settings.dlq_retries
-            ),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=settings.dlq_retries),
             **common,
         )
 

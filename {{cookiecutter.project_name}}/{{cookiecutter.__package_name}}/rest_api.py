@@ -28,9 +28,14 @@ MESSAGES_PATH = "/messages"
 JSON = "application/json"
 GROUP_ID_HEADER = "X-Message-Group-Id"  # FIFO only: the caller picks the message group
 
-# SQS's status code picks the integration response: 2xx -> 202 (the default), 4xx -> 500 (SQS refused what this
-# API sent: a permission, key or parameter problem on our side), 5xx -> 502 (SQS itself failed).
-SQS_CLIENT_ERROR = r"4\d{2}"
+# SQS's status code picks the integration response (the patterns do not overlap):
+#   2xx -> 202, the default;
+#   400 -> 400 when SQS refused the message itself (too large, an invalid group id): the client can fix that.
+#          mapping/rest_refused.vtl reads SQS's error code and answers 500 for SQS's other 400s (KMS, throttling);
+#   other 4xx -> 500: SQS refused what this API sent (403: a permission or key problem on our side);
+#   5xx -> 502: SQS itself failed.
+SQS_REFUSED_THE_MESSAGE = "400"
+SQS_CLIENT_ERROR = r"4(0[1-9]|[1-9][0-9])"
 SQS_SERVER_ERROR = r"5\d{2}"
 
 
@@ -97,7 +102,7 @@ class RestIngestApi(Construct):
             request_validator=self.validator,
             request_models={JSON: self.model},
             request_parameters={f"method.request.header.{GROUP_ID_HEADER}": True} if settings.fifo else None,
-            method_responses=[apigw.MethodResponse(status_code=code) for code in ("202", "500", "502")],
+            method_responses=[apigw.MethodResponse(status_code=code) for code in ("202", "400", "500", "502")],
         )
         self.url = self.api.url_for_path(MESSAGES_PATH)
         CfnOutput(scope, "MessagesUrl", value=self.url, description="POST messages here")
@@ -111,6 +116,9 @@ class RestIngestApi(Construct):
 
     def _send_message_integration(self, settings: Settings, queues: QueueWithDeadLetter) -> apigw.AwsIntegration:
         error = {JSON: mapping_template("rest_error.vtl")}
+        # Like the request template, the 400 template is told whether the queue is FIFO (to mention the group id).
+        fifo = "true" if settings.fifo else "false"
+        refused = {JSON: f"#set($fifo = {fifo})##\n" + mapping_template("rest_refused.vtl")}
         return apigw.AwsIntegration(
             service="sqs",
             path=f"{Stack.of(self).account}/{queues.queue.queue_name}",
@@ -128,6 +136,9 @@ class RestIngestApi(Construct):
                 integration_responses=[
                     apigw.IntegrationResponse(
                         status_code="202", response_templates={JSON: mapping_template("rest_response.vtl")}
+                    ),
+                    apigw.IntegrationResponse(
+                        status_code="400", selection_pattern=SQS_REFUSED_THE_MESSAGE, response_templates=refused
                     ),
                     apigw.IntegrationResponse(
                         status_code="500", selection_pattern=SQS_CLIENT_ERROR, response_templates=error

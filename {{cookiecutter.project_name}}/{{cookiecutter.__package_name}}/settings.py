@@ -10,10 +10,12 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
 
-from aws_cdk import RemovalPolicy
-from aws_cdk import aws_logs as logs
+if TYPE_CHECKING:  # CDK types are imported where used, so that ops tools read settings without the CDK runtime
+    from aws_cdk import RemovalPolicy
+    from aws_cdk import aws_logs as logs
 
 # The Powertools layer must carry the same version as the `aws-lambda-powertools` pin in pyproject.toml, so that
 # the tests run the worker against the library it gets in Lambda (a test checks the two agree).
@@ -52,7 +54,7 @@ class Settings:
     # Custom observability: Lambda extension layers (e.g. a vendor's agent) and the environment they read.
     # The worker code does not change; Powertools Logger/Metrics output stays on stdout for CloudWatch.
     worker_extension_layer_arns: tuple[str, ...] = ()
-    worker_environment: Mapping[str, str] = field(default_factory=dict)
+    worker_environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.fullmatch(self.stage):
@@ -116,11 +118,15 @@ class Settings:
 
     @property
     def log_retention(self) -> logs.RetentionDays:
+        from aws_cdk import aws_logs as logs
+
         return logs.RetentionDays.ONE_YEAR if self.prod_like else logs.RetentionDays.TWO_WEEKS
 
     @property
     def removal_policy(self) -> RemovalPolicy:
         """What `cdk destroy` does to queues, keys and logs: keep them on prod-like stages, delete them elsewhere."""
+        from aws_cdk import RemovalPolicy
+
         return RemovalPolicy.RETAIN if self.prod_like else RemovalPolicy.DESTROY
 
     @property
@@ -132,7 +138,7 @@ class Settings:
 ANSWERS = Settings(
     project_name="{{ cookiecutter.project_name }}",
     stage="{{ cookiecutter.stage }}",
-    description="{{ cookiecutter.description | replace('\\', '\\\\') | replace('"', '\\"') }}",
+    description="{{ cookiecutter.__description_literal }}",
     api_flavour="{{ cookiecutter.api_flavour }}",
     api_auth="{{ cookiecutter.api_auth }}",
     api_rate_limit={{ cookiecutter.api_throttling | int }},

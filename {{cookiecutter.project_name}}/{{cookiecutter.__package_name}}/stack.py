@@ -7,12 +7,14 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from .{{ cookiecutter.__api_module }} import {{ cookiecutter.__api_class }}
 from .monitoring import Monitoring
 from .network import WorkerNetwork
 from .queue import QueueWithDeadLetter
 from .settings import Settings
 from .worker import Worker
+
+# isort: split
+from .{{ cookiecutter.__api_module }} import {{ cookiecutter.__api_class }}  # the API flavour chosen at generation
 
 
 class QueueStack(Stack):

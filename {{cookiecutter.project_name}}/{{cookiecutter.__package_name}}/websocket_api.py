@@ -87,9 +87,7 @@ class WebSocketIngestApi(Construct):
             web_socket_api=self.api,
             stage_name=settings.stage,
             auto_deploy=True,
-            throttle=apigwv2.ThrottleSettings(
-                rate_limit=settings.api_rate_limit, burst_limit=settings.api_burst_limit
-            ),
+            throttle=apigwv2.ThrottleSettings(rate_limit=settings.api_rate_limit, burst_limit=settings.api_burst_limit),
             access_log_settings=StageAccessLogs(self.access_logs),
         )
         # WebSocket (and REST) stages log through the region's API Gateway account role; without one the stage
