@@ -43,9 +43,29 @@ class Synthesized:
         [resource] = self.resources(resource_type).values()
         return resource.get("Properties", {})
 
-    def logical_id(self, construct: cdk.Resource | Any) -> str:
-        child = construct.node.default_child if hasattr(construct, "node") else construct
-        return self.stack.resolve(child.logical_id)
+    def named(self, resource_type: str, name_property: str, name: str) -> str:
+        """The logical id of the one resource of this type with this name (e.g. a queue by its QueueName)."""
+        [logical_id] = [
+            logical_id
+            for logical_id, resource in self.resources(resource_type).items()
+            if resource["Properties"].get(name_property) == name
+        ]
+        return logical_id
+
+    def queue_id(self, name: str) -> str:
+        return self.named("AWS::SQS::Queue", "QueueName", name)
+
+    def log_group_id(self, name: str) -> str:
+        return self.named("AWS::Logs::LogGroup", "LogGroupName", name)
+
+    def statements_of(self, role_id: str) -> list[dict[str, Any]]:
+        """Every statement of the inline policies attached to a role."""
+        return [
+            statement
+            for policy in self.resources("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,6 @@ import json
 from conftest import arn_of
 
 
-def queue_id(synthesized, settings):
-    [logical_id] = [
-        lid
-        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
-        if q["Properties"]["QueueName"] == settings.queue_name
-    ]
-    return logical_id
-
-
 def test_api_carries_the_design_name(synthesized, settings):
     assert synthesized.only("AWS::ApiGatewayV2::Api")["Name"] == settings.api_name
 
@@ -31,7 +22,7 @@ def test_post_messages_is_the_only_route_and_it_sends_to_sqs(synthesized):
 
 def test_the_whole_request_body_becomes_the_message_body(synthesized, settings):
     parameters = synthesized.only("AWS::ApiGatewayV2::Integration")["RequestParameters"]
-    assert parameters["QueueUrl"] == {"Ref": queue_id(synthesized, settings)}
+    assert parameters["QueueUrl"] == {"Ref": synthesized.queue_id(settings.queue_name)}
     assert parameters["MessageBody"] == "$request.body"
 
 
@@ -56,11 +47,7 @@ def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
-    [log_group_id] = [
-        lid
-        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
-        if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
-    ]
+    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
     assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)
     fields = json.loads(stage["AccessLogSettings"]["Format"])
     assert fields["requestId"] == "$context.requestId"
@@ -73,13 +60,8 @@ def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
     role = synthesized.json["Resources"][role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
     assert "ManagedPolicyArns" not in role
-    statements = [
-        {"Action": s["Action"], "Resource": s["Resource"]}
-        for p in synthesized.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(queue_id(synthesized, settings))}]
+    statements = [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
     keys = list(synthesized.resources("AWS::KMS::Key"))
     if keys:
         expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})

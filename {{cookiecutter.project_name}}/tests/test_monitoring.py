@@ -35,11 +35,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synthesized):
 
 def test_dead_letter_queue_alarm_fires_on_the_first_message(synthesized, settings):
     alarm = alarms_by_metric(synthesized)["ApproximateNumberOfMessagesVisible"]
-    [dlq_id] = [
-        lid
-        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
-        if q["Properties"]["QueueName"] == settings.dlq_name
-    ]
+    dlq_id = synthesized.queue_id(settings.dlq_name)
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

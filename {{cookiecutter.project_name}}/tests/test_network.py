@@ -42,9 +42,7 @@ def test_worker_may_manage_its_network_interfaces_only_in_a_vpc(synthesized, set
     role_id = synthesized.only("AWS::Lambda::Function")["Role"]["Fn::GetAtt"][0]
     actions = {
         action
-        for policy in synthesized.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for statement in synthesized.statements_of(role_id)
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     assert ("ec2:CreateNetworkInterface" in actions) == (settings.worker_vpc == "new")

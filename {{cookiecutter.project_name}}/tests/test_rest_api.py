@@ -10,15 +10,6 @@ from conftest import arn_of, ref
 JSON = "application/json"
 
 
-def queue_id(synthesized, settings):
-    [logical_id] = [
-        lid
-        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
-        if q["Properties"]["QueueName"] == settings.queue_name
-    ]
-    return logical_id
-
-
 def method(synthesized):
     return synthesized.only("AWS::ApiGateway::Method")
 
@@ -62,7 +53,7 @@ def test_the_method_posts_to_this_queue_through_the_sqs_service_integration(synt
                 ":sqs:path/",
                 {"Ref": "AWS::AccountId"},
                 "/",
-                {"Fn::GetAtt": [queue_id(synthesized, settings), "QueueName"]},
+                {"Fn::GetAtt": [synthesized.queue_id(settings.queue_name), "QueueName"]},
             ],
         ]
     }
@@ -168,11 +159,7 @@ def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
     stage = synthesized.only("AWS::ApiGateway::Stage")
-    [log_group_id] = [
-        lid
-        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
-        if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
-    ]
+    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
     assert stage["AccessLogSetting"]["DestinationArn"] == arn_of(log_group_id)
     fields = json.loads(stage["AccessLogSetting"]["Format"])
     assert fields["requestId"] == "$context.requestId"
@@ -184,13 +171,8 @@ def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
     role = synthesized.json["Resources"][role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
     assert "ManagedPolicyArns" not in role
-    statements = [
-        {"Action": s["Action"], "Resource": s["Resource"]}
-        for p in synthesized.resources("AWS::IAM::Policy").values()
-        if ref(role_id) in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(queue_id(synthesized, settings))}]
+    statements = [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
     keys = list(synthesized.resources("AWS::KMS::Key"))
     assert len(keys) == (1 if settings.queue_encryption == "kms-customer" else 0)
     if keys:

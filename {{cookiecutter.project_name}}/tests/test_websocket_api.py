@@ -29,15 +29,6 @@ def api_id(synthesized):
     return logical_id
 
 
-def queue_id(synthesized, settings):
-    [logical_id] = [
-        lid
-        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
-        if q["Properties"]["QueueName"] == settings.queue_name
-    ]
-    return logical_id
-
-
 def routes(synthesized) -> dict[str, dict]:
     return {
         r["Properties"]["RouteKey"]: r["Properties"] for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()
@@ -51,12 +42,7 @@ def integration_of(synthesized, route_key: str) -> dict:
 
 
 def statements_of(synthesized, role_id: str) -> list[dict]:
-    return [
-        {"Action": s["Action"], "Resource": s["Resource"]}
-        for p in synthesized.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
 
 
 def test_api_is_a_websocket_api_with_the_design_name(synthesized, settings):
@@ -84,7 +70,7 @@ def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthe
     assert integration["IntegrationMethod"] == "POST"
     assert flat(integration["IntegrationUri"]) == (
         "arn:<AWS::Partition>:apigateway:<AWS::Region>:sqs:path/<AWS::AccountId>/"
-        f"<{queue_id(synthesized, settings)}.QueueName>"
+        f"<{synthesized.queue_id(settings.queue_name)}.QueueName>"
     )
     assert integration["RequestParameters"] == {
         "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
@@ -116,11 +102,7 @@ def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
-    [log_group_id] = [
-        lid
-        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
-        if g["Properties"]["LogGroupName"] == f"/aws/apigateway/{settings.api_name}/access"
-    ]
+    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
     assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)
     fields = json.loads(stage["AccessLogSettings"]["Format"])
     assert fields["requestId"] == "$context.requestId"
@@ -145,7 +127,7 @@ def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
     role = synthesized.json["Resources"][role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
     assert "ManagedPolicyArns" not in role
-    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(queue_id(synthesized, settings))}]
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
     keys = list(synthesized.resources("AWS::KMS::Key"))
     if settings.queue_encryption == "kms-customer":
         expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})

@@ -54,12 +54,7 @@ def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthes
     assert mapping.get("MaximumBatchingWindowInSeconds", 0) == settings.batching_window_seconds
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    [queue_id] = [
-        lid
-        for lid, q in synthesized.resources("AWS::SQS::Queue").items()
-        if q["Properties"]["QueueName"] == settings.queue_name
-    ]
-    assert mapping["EventSourceArn"] == arn_of(queue_id)
+    assert mapping["EventSourceArn"] == arn_of(synthesized.queue_id(settings.queue_name))
     assert mapping["FunctionName"] == {"Ref": function_id(synthesized)}
 
 
@@ -87,18 +82,9 @@ def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(syn
     role_id = function["Role"]["Fn::GetAtt"][0]
     role = synthesized.json["Resources"][role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
-    [log_group_id] = [
-        lid
-        for lid, g in synthesized.resources("AWS::Logs::LogGroup").items()
-        if g["Properties"]["LogGroupName"] == f"/aws/lambda/{settings.worker_name}"
-    ]
+    log_group_id = synthesized.log_group_id(f"/aws/lambda/{settings.worker_name}")
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
-    statements = [
-        s
-        for p in synthesized.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = synthesized.statements_of(role_id)
     log_statements = [s for s in statements if any(a.startswith("logs:") for a in s["Action"])]
     assert log_statements == [
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": arn_of(log_group_id)}

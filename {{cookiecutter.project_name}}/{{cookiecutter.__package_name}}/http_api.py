@@ -37,9 +37,6 @@ class HttpIngestApi(Construct):
     worker_handler = "handler.lambda_handler"
     worker_needs_internet = False
 
-    def connect_worker(self, worker: Worker) -> None:
-        """Nothing to connect: this API does not hear back from the worker."""
-
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
         super().__init__(scope, construct_id)
         self.api = apigwv2.HttpApi(
@@ -84,3 +81,6 @@ class HttpIngestApi(Construct):
             server_errors=self.api.metric_server_error(),
             latency=self.api.metric_latency(),
         )
+
+    def connect_worker(self, worker: Worker) -> None:
+        """Nothing to connect: this API does not hear back from the worker."""

@@ -56,9 +56,6 @@ class RestIngestApi(Construct):
     worker_handler = "handler.lambda_handler"
     worker_needs_internet = False
 
-    def connect_worker(self, worker: Worker) -> None:
-        """Nothing to connect: this API does not hear back from the worker."""
-
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = access_log_group(self, settings)
@@ -113,6 +110,9 @@ class RestIngestApi(Construct):
             latency=self.api.metric_latency(),
         )
         self._acknowledge_checks(settings)
+
+    def connect_worker(self, worker: Worker) -> None:
+        """Nothing to connect: this API does not hear back from the worker."""
 
     def _send_message_integration(self, settings: Settings, queues: QueueWithDeadLetter) -> apigw.AwsIntegration:
         error = {JSON: mapping_template("rest_error.vtl")}
