@@ -75,12 +75,7 @@ class HttpIngestApi(Construct):
         queues.grant_key_for_send(route.node.find_child("InvokeRole"))
         self.url = f"{self.stage.url}{MESSAGES_PATH.lstrip('/')}"
         CfnOutput(scope, "MessagesUrl", value=self.url, description="POST messages here")
-        self.metrics = ApiMetrics(
-            requests=self.api.metric_count(),
-            client_errors=self.api.metric_client_error(),
-            server_errors=self.api.metric_server_error(),
-            latency=self.api.metric_latency(),
-        )
+        self.metrics = ApiMetrics.of(self.api)
 
     def connect_worker(self, worker: Worker) -> None:
         """Nothing to connect: this API does not hear back from the worker."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
@@ -27,6 +29,16 @@ class ApiMetrics:
     client_errors: cloudwatch.IMetric
     server_errors: cloudwatch.IMetric
     latency: cloudwatch.IMetric
+
+    @classmethod
+    def of(cls, api: apigwv2.HttpApi | apigw.RestApi) -> ApiMetrics:
+        """HTTP and REST APIs offer the four metrics under the same method names."""
+        return cls(
+            requests=api.metric_count(),
+            client_errors=api.metric_client_error(),
+            server_errors=api.metric_server_error(),
+            latency=api.metric_latency(),
+        )
 
 
 class Monitoring(Construct):

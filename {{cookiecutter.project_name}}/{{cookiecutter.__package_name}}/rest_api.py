@@ -103,12 +103,7 @@ class RestIngestApi(Construct):
         )
         self.url = self.api.url_for_path(MESSAGES_PATH)
         CfnOutput(scope, "MessagesUrl", value=self.url, description="POST messages here")
-        self.metrics = ApiMetrics(
-            requests=self.api.metric_count(),
-            client_errors=self.api.metric_client_error(),
-            server_errors=self.api.metric_server_error(),
-            latency=self.api.metric_latency(),
-        )
+        self.metrics = ApiMetrics.of(self.api)
         self._acknowledge_checks(settings)
 
     def connect_worker(self, worker: Worker) -> None:
