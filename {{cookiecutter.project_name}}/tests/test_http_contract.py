@@ -2,6 +2,9 @@
 
 The mapping is read from the synthesized template, evaluated the way API Gateway evaluates HTTP API parameter
 mappings ($request.body, $request.header.*, $context.*), and sent with SendMessage to a local SQS (moto).
+HTTP APIs apply no template, so what this proves is the choice of expressions: the whole body (not the CDK
+default `$request.body.MessageBody`, which `evaluate` refuses), the group header and request id for FIFO, and
+that SQS keeps such bodies intact.
 """
 
 from __future__ import annotations
