@@ -89,3 +89,30 @@ def ref(logical_id: str) -> dict[str, str]:
 
 def arn_of(logical_id: str) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+AUTHORIZATION_TYPE = {"iam": "AWS_IAM", "none": "NONE"}  # api_auth -> API Gateway's authorization type
+
+
+def assert_json_access_logs(synthesized: Synthesized, settings: Settings, access_log_setting: dict[str, Any]) -> None:
+    """A stage's access logs are JSON lines in the API's own log group, with the fields an operator looks for."""
+    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
+    assert access_log_setting["DestinationArn"] == arn_of(log_group_id)
+    fields = json.loads(access_log_setting["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["integrationError"] == "$context.integration.error"
+
+
+def assert_may_only_send_to_the_queue(synthesized: Synthesized, settings: Settings, role_id: str) -> None:
+    """An integration role: assumed by API Gateway, no managed policy, SendMessage on this queue and nothing more
+    (plus the data-key actions on the customer key when there is one)."""
+    role = synthesized.json["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
+    keys = list(synthesized.resources("AWS::KMS::Key"))
+    assert len(keys) == (1 if settings.queue_encryption == "kms-customer" else 0)
+    if keys:
+        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
+    statements = [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
+    assert statements == expected

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from conftest import arn_of
+from conftest import AUTHORIZATION_TYPE, assert_json_access_logs, assert_may_only_send_to_the_queue
 
 
 def test_api_carries_the_design_name(synthesized, settings):
@@ -35,7 +33,7 @@ def test_fifo_messages_take_their_group_from_a_header_and_dedup_from_the_request
 
 def test_route_authorization_follows_api_auth(synthesized, settings):
     route = synthesized.only("AWS::ApiGatewayV2::Route")
-    assert route["AuthorizationType"] == {"iam": "AWS_IAM", "none": "NONE"}[settings.api_auth]
+    assert route["AuthorizationType"] == AUTHORIZATION_TYPE[settings.api_auth]
 
 
 def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
@@ -46,23 +44,9 @@ def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
 
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
-    stage = synthesized.only("AWS::ApiGatewayV2::Stage")
-    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
-    assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)
-    fields = json.loads(stage["AccessLogSettings"]["Format"])
-    assert fields["requestId"] == "$context.requestId"
-    assert fields["integrationError"] == "$context.integration.error"
+    assert_json_access_logs(synthesized, settings, synthesized.only("AWS::ApiGatewayV2::Stage")["AccessLogSettings"])
 
 
 def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
     integration = synthesized.only("AWS::ApiGatewayV2::Integration")
-    role_id = integration["CredentialsArn"]["Fn::GetAtt"][0]
-    role = synthesized.json["Resources"][role_id]["Properties"]
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    statements = [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
-    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
-    keys = list(synthesized.resources("AWS::KMS::Key"))
-    if keys:
-        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
-    assert statements == expected
+    assert_may_only_send_to_the_queue(synthesized, settings, integration["CredentialsArn"]["Fn::GetAtt"][0])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 
-from conftest import arn_of, ref
+from conftest import AUTHORIZATION_TYPE, assert_json_access_logs, assert_may_only_send_to_the_queue, ref
 
 JSON = "application/json"
 
@@ -126,7 +125,7 @@ def test_the_400_template_knows_the_queue_type_and_answers_500_for_sqs_400s_that
 
 
 def test_method_authorization_follows_api_auth(synthesized, settings):
-    assert method(synthesized)["AuthorizationType"] == {"iam": "AWS_IAM", "none": "NONE"}[settings.api_auth]
+    assert method(synthesized)["AuthorizationType"] == AUTHORIZATION_TYPE[settings.api_auth]
 
 
 def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, settings):
@@ -146,6 +145,14 @@ def test_stage_is_traced_and_logs_executions_without_bodies(synthesized):
     assert defaults["DataTraceEnabled"] is False
 
 
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
+    assert_json_access_logs(synthesized, settings, synthesized.only("AWS::ApiGateway::Stage")["AccessLogSetting"])
+
+
+def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+    assert_may_only_send_to_the_queue(synthesized, settings, integration(synthesized)["Credentials"]["Fn::GetAtt"][0])
+
+
 def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack(synthesized):
     [(account_id, resource)] = synthesized.resources("AWS::ApiGateway::Account").items()
     role_id = resource["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
@@ -155,29 +162,6 @@ def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack
     assert role["DeletionPolicy"] == resource["DeletionPolicy"] == "Retain"
     [stage] = synthesized.resources("AWS::ApiGateway::Stage").values()
     assert account_id in stage["DependsOn"]  # the stage can log only once the account knows the role
-
-
-def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
-    stage = synthesized.only("AWS::ApiGateway::Stage")
-    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
-    assert stage["AccessLogSetting"]["DestinationArn"] == arn_of(log_group_id)
-    fields = json.loads(stage["AccessLogSetting"]["Format"])
-    assert fields["requestId"] == "$context.requestId"
-    assert fields["integrationError"] == "$context.integration.error"
-
-
-def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
-    role_id = integration(synthesized)["Credentials"]["Fn::GetAtt"][0]
-    role = synthesized.json["Resources"][role_id]["Properties"]
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    statements = [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
-    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
-    keys = list(synthesized.resources("AWS::KMS::Key"))
-    assert len(keys) == (1 if settings.queue_encryption == "kms-customer" else 0)
-    if keys:
-        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
-    assert statements == expected
 
 
 def test_messages_url_output_is_the_stage_url_of_the_messages_resource(synthesized):

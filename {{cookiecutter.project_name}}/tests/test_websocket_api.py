@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
-from conftest import arn_of
+from conftest import AUTHORIZATION_TYPE, assert_json_access_logs, assert_may_only_send_to_the_queue
 
 
 def flat(value: Any) -> str:
@@ -87,7 +87,7 @@ def test_request_template_is_told_whether_the_queue_is_fifo(synthesized, setting
 
 def test_only_connect_is_authorized_as_api_auth_asks(synthesized, settings):
     authorization = {key: route["AuthorizationType"] for key, route in routes(synthesized).items()}
-    expected = {"iam": "AWS_IAM", "none": "NONE"}[settings.api_auth]
+    expected = AUTHORIZATION_TYPE[settings.api_auth]
     # API Gateway authorizes a WebSocket client on $connect; the other routes run on the authorized connection.
     assert authorization == {"$connect": expected, "$disconnect": "NONE", "$default": "NONE"}
 
@@ -101,12 +101,12 @@ def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(
 
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
-    stage = synthesized.only("AWS::ApiGatewayV2::Stage")
-    log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")
-    assert stage["AccessLogSettings"]["DestinationArn"] == arn_of(log_group_id)
-    fields = json.loads(stage["AccessLogSettings"]["Format"])
-    assert fields["requestId"] == "$context.requestId"
-    assert fields["integrationError"] == "$context.integration.error"
+    assert_json_access_logs(synthesized, settings, synthesized.only("AWS::ApiGatewayV2::Stage")["AccessLogSettings"])
+
+
+def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+    role_id = integration_of(synthesized, "$default")["CredentialsArn"]["Fn::GetAtt"][0]
+    assert_may_only_send_to_the_queue(synthesized, settings, role_id)
 
 
 def test_stage_is_created_after_the_account_logging_role_is_set(synthesized):
@@ -120,18 +120,6 @@ def test_stage_is_created_after_the_account_logging_role_is_set(synthesized):
     }
     # The setting serves every REST and WebSocket API of the region: it outlives the stack.
     assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"
-
-
-def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
-    role_id = integration_of(synthesized, "$default")["CredentialsArn"]["Fn::GetAtt"][0]
-    role = synthesized.json["Resources"][role_id]["Properties"]
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    expected = [{"Action": "sqs:SendMessage", "Resource": arn_of(synthesized.queue_id(settings.queue_name))}]
-    keys = list(synthesized.resources("AWS::KMS::Key"))
-    if settings.queue_encryption == "kms-customer":
-        expected.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
-    assert statements_of(synthesized, role_id) == expected
 
 
 def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, settings):
