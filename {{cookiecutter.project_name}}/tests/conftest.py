@@ -94,6 +94,12 @@ def arn_of(logical_id: str) -> dict[str, list[str]]:
 AUTHORIZATION_TYPE = {"iam": "AWS_IAM", "none": "NONE"}  # api_auth -> API Gateway's authorization type
 
 
+def assert_throttled_as_asked(route_settings: dict[str, Any], settings: Settings) -> None:
+    """A stage's default route or method settings throttle at api_throttling steady and api_burst burst."""
+    assert route_settings["ThrottlingRateLimit"] == settings.api_rate_limit
+    assert route_settings["ThrottlingBurstLimit"] == settings.api_burst_limit
+
+
 def assert_json_access_logs(synthesized: Synthesized, settings: Settings, access_log_setting: dict[str, Any]) -> None:
     """A stage's access logs are JSON lines in the API's own log group, with the fields an operator looks for."""
     log_group_id = synthesized.log_group_id(f"/aws/apigateway/{settings.api_name}/access")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import AUTHORIZATION_TYPE, assert_json_access_logs, assert_may_only_send_to_the_queue
+from conftest import (
+    AUTHORIZATION_TYPE,
+    assert_json_access_logs,
+    assert_may_only_send_to_the_queue,
+    assert_throttled_as_asked,
+)
 
 
 def test_api_carries_the_design_name(synthesized, settings):
@@ -39,8 +44,7 @@ def test_route_authorization_follows_api_auth(synthesized, settings):
 def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
     assert stage["AutoDeploy"] is True
-    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == settings.api_rate_limit
-    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == settings.api_burst_limit
+    assert_throttled_as_asked(stage["DefaultRouteSettings"], settings)
 
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from conftest import AUTHORIZATION_TYPE, assert_json_access_logs, assert_may_only_send_to_the_queue, ref
+from conftest import (
+    AUTHORIZATION_TYPE,
+    assert_json_access_logs,
+    assert_may_only_send_to_the_queue,
+    assert_throttled_as_asked,
+    ref,
+)
 
 JSON = "application/json"
 
@@ -133,8 +139,7 @@ def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(
     assert stage["StageName"] == settings.stage
     [defaults] = stage["MethodSettings"]
     assert (defaults["HttpMethod"], defaults["ResourcePath"]) == ("*", "/*")
-    assert defaults["ThrottlingRateLimit"] == settings.api_rate_limit
-    assert defaults["ThrottlingBurstLimit"] == settings.api_burst_limit
+    assert_throttled_as_asked(defaults, settings)
 
 
 def test_stage_is_traced_and_logs_executions_without_bodies(synthesized):

@@ -7,7 +7,12 @@ import json
 from typing import Any
 
 from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
-from conftest import AUTHORIZATION_TYPE, assert_json_access_logs, assert_may_only_send_to_the_queue
+from conftest import (
+    AUTHORIZATION_TYPE,
+    assert_json_access_logs,
+    assert_may_only_send_to_the_queue,
+    assert_throttled_as_asked,
+)
 
 
 def flat(value: Any) -> str:
@@ -96,8 +101,7 @@ def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
     assert stage["StageName"] == settings.stage
     assert stage["AutoDeploy"] is True
-    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == settings.api_rate_limit
-    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == settings.api_burst_limit
+    assert_throttled_as_asked(stage["DefaultRouteSettings"], settings)
 
 
 def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
