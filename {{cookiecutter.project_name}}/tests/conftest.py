@@ -38,10 +38,14 @@ class Synthesized:
             if resource["Type"] == resource_type
         }
 
+    def only_id(self, resource_type: str) -> str:
+        """The logical id of the single resource of this type (fails if there are none or several)."""
+        [logical_id] = self.resources(resource_type)
+        return logical_id
+
     def only(self, resource_type: str) -> dict[str, Any]:
         """The properties of the single resource of this type (fails if there are none or several)."""
-        [resource] = self.resources(resource_type).values()
-        return resource.get("Properties", {})
+        return self.json["Resources"][self.only_id(resource_type)].get("Properties", {})
 
     def named(self, resource_type: str, name_property: str, name: str) -> str:
         """The logical id of the one resource of this type with this name (e.g. a queue by its QueueName)."""

@@ -25,7 +25,7 @@ def alarms_by_metric(synthesized) -> dict[str, dict]:
 
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synthesized):
-    [topic_id] = synthesized.resources("AWS::SNS::Topic")
+    topic_id = synthesized.only_id("AWS::SNS::Topic")
     alarms = synthesized.resources("AWS::CloudWatch::Alarm").values()
     assert len(alarms) == 5
     for alarm in alarms:

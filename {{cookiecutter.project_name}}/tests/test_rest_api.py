@@ -23,11 +23,6 @@ def integration(synthesized):
     return method(synthesized)["Integration"]
 
 
-def api_id(synthesized):
-    [logical_id] = synthesized.resources("AWS::ApiGateway::RestApi")
-    return logical_id
-
-
 def test_api_carries_the_design_name_and_is_regional(synthesized, settings):
     api = synthesized.only("AWS::ApiGateway::RestApi")
     assert api["Name"] == settings.api_name
@@ -37,8 +32,9 @@ def test_api_carries_the_design_name_and_is_regional(synthesized, settings):
 def test_post_messages_is_the_only_method(synthesized):
     resource = synthesized.only("AWS::ApiGateway::Resource")
     assert resource["PathPart"] == "messages"
-    assert resource["ParentId"] == {"Fn::GetAtt": [api_id(synthesized), "RootResourceId"]}
-    [resource_id] = synthesized.resources("AWS::ApiGateway::Resource")
+    api_id = synthesized.only_id("AWS::ApiGateway::RestApi")
+    assert resource["ParentId"] == {"Fn::GetAtt": [api_id, "RootResourceId"]}
+    resource_id = synthesized.only_id("AWS::ApiGateway::Resource")
     assert method(synthesized)["HttpMethod"] == "POST"
     assert method(synthesized)["ResourceId"] == ref(resource_id)
     assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
@@ -80,11 +76,11 @@ def test_the_request_template_encodes_the_body_and_knows_the_queue_type(synthesi
 
 
 def test_requests_are_validated_against_a_json_object_model(synthesized):
-    [validator_id] = synthesized.resources("AWS::ApiGateway::RequestValidator")
+    validator_id = synthesized.only_id("AWS::ApiGateway::RequestValidator")
     validator = synthesized.only("AWS::ApiGateway::RequestValidator")
     assert validator["ValidateRequestBody"] is True
     assert validator["ValidateRequestParameters"] is True
-    [model_id] = synthesized.resources("AWS::ApiGateway::Model")
+    model_id = synthesized.only_id("AWS::ApiGateway::Model")
     model = synthesized.only("AWS::ApiGateway::Model")
     assert model["ContentType"] == JSON
     assert model["Schema"]["type"] == "object"
@@ -170,7 +166,7 @@ def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack
 
 
 def test_messages_url_output_is_the_stage_url_of_the_messages_resource(synthesized):
-    [stage_id] = synthesized.resources("AWS::ApiGateway::Stage")
+    stage_id = synthesized.only_id("AWS::ApiGateway::Stage")
     parts = synthesized.json["Outputs"]["MessagesUrl"]["Value"]["Fn::Join"][1]
-    assert parts[0] == "https://" and parts[1] == ref(api_id(synthesized))
+    assert parts[0] == "https://" and parts[1] == ref(synthesized.only_id("AWS::ApiGateway::RestApi"))
     assert parts[-2:] == [ref(stage_id), "/messages"]

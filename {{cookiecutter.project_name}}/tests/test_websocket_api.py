@@ -29,11 +29,6 @@ def flat(value: Any) -> str:
     raise AssertionError(f"unexpected CloudFormation value: {value}")
 
 
-def api_id(synthesized):
-    [logical_id] = synthesized.resources("AWS::ApiGatewayV2::Api")
-    return logical_id
-
-
 def routes(synthesized) -> dict[str, dict]:
     return {
         r["Properties"]["RouteKey"]: r["Properties"] for r in synthesized.resources("AWS::ApiGatewayV2::Route").values()
@@ -127,28 +122,29 @@ def test_stage_is_created_after_the_account_logging_role_is_set(synthesized):
 
 
 def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, settings):
+    api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     function = synthesized.only("AWS::Lambda::Function")
     role_id = function["Role"]["Fn::GetAtt"][0]
     manage = [s for s in statements_of(synthesized, role_id) if "execute-api" in json.dumps(s["Action"])]
     assert [(s["Action"], flat(s["Resource"])) for s in manage] == [
         (
             "execute-api:ManageConnections",
-            f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api_id(synthesized)}>"
+            f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api_id}>"
             f"/{settings.stage}/POST/@connections/*",
         )
     ]
 
 
 def test_worker_is_told_the_connections_endpoint_of_this_stage(synthesized, settings):
+    api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     function = synthesized.only("AWS::Lambda::Function")
     endpoint = function["Environment"]["Variables"][CONNECTIONS_ENDPOINT_VARIABLE]
-    assert flat(endpoint) == (
-        f"https://<{api_id(synthesized)}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
-    )
+    assert flat(endpoint) == f"https://<{api_id}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
 
 
 def test_stack_outputs_the_websocket_url(synthesized, settings):
+    api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     outputs = synthesized.json["Outputs"]
-    url = f"wss://<{api_id(synthesized)}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
+    url = f"wss://<{api_id}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
     assert flat(outputs["WebSocketUrl"]["Value"]) == url
     assert flat(outputs["MessagesUrl"]["Value"]) == url

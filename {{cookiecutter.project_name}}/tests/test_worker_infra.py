@@ -13,11 +13,6 @@ from conftest import arn_of
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def function_id(synthesized):
-    [logical_id] = synthesized.resources("AWS::Lambda::Function")
-    return logical_id
-
-
 def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, settings):
     function = synthesized.only("AWS::Lambda::Function")
     assert function["FunctionName"] == settings.worker_name
@@ -55,7 +50,7 @@ def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthes
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["EventSourceArn"] == arn_of(synthesized.queue_id(settings.queue_name))
-    assert mapping["FunctionName"] == {"Ref": function_id(synthesized)}
+    assert mapping["FunctionName"] == {"Ref": synthesized.only_id("AWS::Lambda::Function")}
 
 
 def test_powertools_layer_is_the_version_the_tests_run(synthesized):
