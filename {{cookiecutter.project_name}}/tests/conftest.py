@@ -16,6 +16,7 @@ from {{ cookiecutter.__package_name }}.settings import ANSWERS, Settings
 from {{ cookiecutter.__package_name }}.stack import QueueStack
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 class Synthesized:
@@ -75,6 +76,18 @@ class Synthesized:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return ANSWERS
+
+
+@pytest.fixture(scope="session")
+def answers() -> dict[str, Any]:
+    """The answers given when the project was generated, as cookiecutter recorded them: expected values come from
+    here and from AWS's documented rules, not from the code under test."""
+    return json.loads((PROJECT / ".cookiecutter.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def prefix(answers: dict[str, Any]) -> str:
+    return f"{answers['project_name']}-{answers['stage']}"
 
 
 @pytest.fixture(scope="session")

@@ -1,80 +1,171 @@
-"""Alarms notify one SNS topic (and alarm_email); the dashboard shows API, queues and worker."""
+"""Alarms reach the people on call: named for what they watch, published to an SNS topic that CloudWatch may
+actually publish to (topic policy, and key policy when encrypted), plus a dashboard per stage and region."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import pytest
 
-def watched(alarm: dict) -> list[tuple[str, str]]:
-    """(namespace, metric name) of what an alarm watches: one metric, or every metric of a math expression."""
+from policies import ACCOUNT, OTHER_ACCOUNT, REGION, Request, decide, resolve
+
+DAY = 24 * 60 * 60
+CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
+# What each alarm watches: (namespace, metric) of its metric, or of every metric of its math expression.
+EXPECTED_ALARMS = {
+    "dlq-not-empty": {("AWS/SQS", "ApproximateNumberOfMessagesVisible")},
+    "dlq-new-messages": {("AWS/SQS", "ApproximateNumberOfMessagesVisible")},
+    "oldest-message-too-old": {("AWS/SQS", "ApproximateAgeOfOldestMessage")},
+    "worker-errors": {("AWS/Lambda", "Errors")},
+    "worker-throttles": {("AWS/Lambda", "Throttles")},
+    "api-errors": None,  # per flavour, below
+}
+API_FAILURES = {
+    "http": {("AWS/ApiGateway", "5xx")},
+    "rest": {("AWS/ApiGateway", "5XXError")},
+    "websocket": {("AWS/ApiGateway", "IntegrationError"), ("AWS/ApiGateway", "ExecutionError")},
+}
+
+
+def watched(alarm: dict) -> set[tuple[str, str]]:
     if "MetricName" in alarm:
-        return [(alarm["Namespace"], alarm["MetricName"])]
-    return [
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    return {
         (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
         for m in alarm["Metrics"]
         if "MetricStat" in m
-    ]
-
-
-def alarms_by_metric(synthesized) -> dict[str, dict]:
-    return {
-        name: alarm["Properties"]
-        for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values()
-        for _, name in watched(alarm["Properties"])
     }
+
+
+def alarms(synthesized) -> dict[str, dict]:
+    """Alarm properties by AlarmName."""
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()}
+
+
+def topic_policy(synthesized) -> dict:
+    [policy] = synthesized.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": synthesized.only_id("AWS::SNS::Topic")}]
+    return policy["Properties"]["PolicyDocument"]
+
+
+def publish(synthesized, alarm_name: str, *, account: str = ACCOUNT, tls: bool = True) -> Request:
+    """The request CloudWatch makes when an alarm of `account` changes state (SNS sees the alarm as the source)."""
+    return Request(
+        principal=CLOUDWATCH,
+        action="SNS:Publish",
+        resource=f"<Ref {synthesized.only_id('AWS::SNS::Topic')}>",
+        context={
+            "aws:SourceAccount": account,
+            "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{alarm_name}",
+            "aws:SecureTransport": str(tls).lower(),
+        },
+    )
+
+
+def test_alarms_are_named_for_the_stack_and_what_they_watch(synthesized, answers, prefix):
+    found = {name: watched(alarm) for name, alarm in alarms(synthesized).items()}
+    expected = {f"{prefix}-{what}": metrics for what, metrics in EXPECTED_ALARMS.items()}
+    expected[f"{prefix}-api-errors"] = API_FAILURES[answers["api_flavour"]]
+    assert found == expected
 
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synthesized):
     topic_id = synthesized.only_id("AWS::SNS::Topic")
-    alarms = synthesized.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 5
-    for alarm in alarms:
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
+    for alarm in alarms(synthesized).values():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["OKActions"] == [{"Ref": topic_id}]
 
 
-def test_dead_letter_queue_alarm_fires_on_the_first_message(synthesized, settings):
-    alarm = alarms_by_metric(synthesized)["ApproximateNumberOfMessagesVisible"]
-    dlq_id = synthesized.queue_id(settings.dlq_name)
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
-    assert alarm["Threshold"] == 1
-    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+def test_cloudwatch_may_publish_every_alarm_of_this_stack_to_the_topic(synthesized):
+    """An SNS topic policy replaces the default one: without an Allow for CloudWatch no notification is sent."""
+    for name in alarms(synthesized):
+        assert decide(topic_policy(synthesized), publish(synthesized, name)) == "Allow", name
 
 
-def test_oldest_message_alarm_threshold_follows_the_retry_budget(synthesized, settings):
-    alarm = alarms_by_metric(synthesized)["ApproximateAgeOfOldestMessage"]
-    assert alarm["Threshold"] == settings.visibility_timeout_seconds * settings.dlq_retries
+def test_the_topic_refuses_other_accounts_other_alarms_and_plain_http(synthesized, prefix):
+    policy = topic_policy(synthesized)
+    name = f"{prefix}-dlq-not-empty"
+    assert decide(policy, publish(synthesized, name, account=OTHER_ACCOUNT)) == "ImplicitDeny"
+    assert decide(policy, publish(synthesized, "someone-elses-alarm")) == "ImplicitDeny"
+    assert decide(policy, publish(synthesized, name, tls=False)) == "Deny"
 
 
-def test_worker_errors_throttles_and_api_server_errors_are_alarmed(synthesized, settings):
-    alarms = alarms_by_metric(synthesized)
-    assert {"Errors", "Throttles"} <= set(alarms)
-    api_alarms = [
-        a["Properties"]
-        for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
-        if {namespace for namespace, _ in watched(a["Properties"])} == {"AWS/ApiGateway"}
-    ]
-    assert len(api_alarms) == 1 and api_alarms[0]["Threshold"] == 1
-    server_errors = {"http": {"5xx"}, "rest": {"5XXError"}, "websocket": {"IntegrationError", "ExecutionError"}}
-    assert {name for _, name in watched(api_alarms[0])} == server_errors[settings.api_flavour]
+def test_the_alarm_topic_is_encrypted_only_with_a_key_cloudwatch_may_use(synthesized, answers):
+    """CloudWatch cannot use the AWS managed SNS key (alias/aws/sns): the topic is encrypted with the customer key,
+    whose policy lets CloudWatch make the data key SNS needs, or not at all."""
+    topic = synthesized.only("AWS::SNS::Topic")
+    if answers["queue_encryption"] != "kms-customer":
+        assert "KmsMasterKeyId" not in topic
+        return
+    key_id = synthesized.only_id("AWS::KMS::Key")
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    key_policy = synthesized.only("AWS::KMS::Key")["KeyPolicy"]
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert decide(key_policy, Request(CLOUDWATCH, action, "*")) == "Allow", action
+    assert decide(key_policy, Request(CLOUDWATCH, "kms:ScheduleKeyDeletion", "*")) == "ImplicitDeny"
 
 
-def test_alarm_email_is_subscribed_exactly_when_given(synthesized, settings):
+def test_alarm_email_is_subscribed_exactly_when_given(synthesized, answers):
     subscriptions = [s["Properties"] for s in synthesized.resources("AWS::SNS::Subscription").values()]
-    expected = [settings.alarm_email] if settings.alarm_email else []
+    expected = [answers["alarm_email"]] if answers["alarm_email"] else []
     assert [s["Endpoint"] for s in subscriptions if s["Protocol"] == "email"] == expected
 
 
-def test_alarm_topic_accepts_tls_only(synthesized):
-    [policy] = synthesized.resources("AWS::SNS::TopicPolicy").values()
-    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+def test_dead_letter_alarms_watch_the_dlq_for_any_message_and_for_new_ones(synthesized, settings, prefix):
+    dlq_name = {"Fn::GetAtt": [synthesized.queue_id(settings.dlq_name), "QueueName"]}
+    not_empty = alarms(synthesized)[f"{prefix}-dlq-not-empty"]
+    assert not_empty["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    assert (not_empty["Threshold"], not_empty["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    # Dead-lettered messages are not counted in NumberOfMessagesSent: new ones show as a growing depth.
+    new = alarms(synthesized)[f"{prefix}-dlq-new-messages"]
+    [expression] = [m["Expression"] for m in new["Metrics"] if "Expression" in m]
+    [depth] = [m for m in new["Metrics"] if "MetricStat" in m]
+    assert expression == f"DIFF({depth['Id']})"
+    assert depth["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    assert (new["Threshold"], new["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert new["EvaluationPeriods"] == 2 and new["DatapointsToAlarm"] == 1  # DIFF needs the minute before
 
 
-def test_dashboard_shows_api_queue_and_worker_metrics(synthesized, settings):
-    dashboard = synthesized.only("AWS::CloudWatch::Dashboard")
-    assert dashboard["DashboardName"] == settings.prefix
-    body = json.dumps(dashboard["DashboardBody"])
+def oldest_message_threshold(answers: dict) -> int:
+    """AWS guidance and this design: every retry takes a visibility timeout (6 x worker timeout + batching window);
+    the alarm fires before half the retention has passed, since a message can never get older than the retention."""
+    visibility = 6 * int(answers["worker_timeout_seconds"]) + int(answers["batching_window_seconds"])
+    return min(visibility * int(answers["dlq_retries"]), int(answers["queue_retention_days"]) * DAY // 2)
+
+
+def test_oldest_message_alarm_fires_within_the_retry_budget_and_the_retention(synthesized, answers, prefix):
+    alarm = alarms(synthesized)[f"{prefix}-oldest-message-too-old"]
+    assert alarm["Threshold"] == oldest_message_threshold(answers)
+    assert 0 < alarm["Threshold"] < int(answers["queue_retention_days"]) * DAY
+
+
+@pytest.mark.parametrize("worker_timeout_seconds", [1, 900])
+@pytest.mark.parametrize("dlq_retries", [1, 1000])
+@pytest.mark.parametrize("queue_retention_days", [1, 14])
+def test_oldest_message_alarm_can_fire_at_the_extreme_answers(
+    settings, answers, worker_timeout_seconds, dlq_retries, queue_retention_days
+):
+    extreme = {
+        "worker_timeout_seconds": worker_timeout_seconds,
+        "dlq_retries": dlq_retries,
+        "queue_retention_days": queue_retention_days,
+        "batching_window_seconds": 300 if worker_timeout_seconds == 900 else 0,
+    }
+    threshold = dataclasses.replace(settings, **extreme).oldest_message_alarm_seconds
+    assert threshold == oldest_message_threshold(answers | extreme)
+    assert threshold < queue_retention_days * DAY
+
+
+def test_dashboard_is_named_for_the_stack_and_its_region(synthesized, prefix):
+    """Dashboards are global to an account: the same stage deployed in two regions must not share one."""
+    name = synthesized.only("AWS::CloudWatch::Dashboard")["DashboardName"]
+    assert resolve(name, region="eu-west-1") == f"{prefix}-eu-west-1"
+    assert resolve(name, region="us-east-1") == f"{prefix}-us-east-1"
+
+
+def test_dashboard_shows_api_queue_and_worker_metrics(synthesized):
+    body = json.dumps(synthesized.only("AWS::CloudWatch::Dashboard")["DashboardBody"])
     for metric in (
         "ApproximateNumberOfMessagesVisible",
         "ApproximateAgeOfOldestMessage",
@@ -83,6 +174,16 @@ def test_dashboard_shows_api_queue_and_worker_metrics(synthesized, settings):
         "Throttles",
         "Duration",
         "ConcurrentExecutions",
-        "Latency",
     ):
         assert metric in body, metric
+
+
+def test_dashboard_api_widget_labels_say_what_each_flavour_counts(synthesized, answers):
+    body = json.dumps(synthesized.only("AWS::CloudWatch::Dashboard")["DashboardBody"])
+    labels = {
+        "http": ['\\"label\\":\\"4xx\\"', '\\"label\\":\\"5xx\\"'],
+        "rest": ['\\"label\\":\\"4xx\\"', '\\"label\\":\\"5xx\\"'],
+        "websocket": ['\\"label\\":\\"ClientError\\"', '\\"label\\":\\"IntegrationError + ExecutionError\\"'],
+    }[answers["api_flavour"]]
+    for label in labels:
+        assert label in body, label

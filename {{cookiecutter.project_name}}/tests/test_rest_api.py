@@ -170,3 +170,13 @@ def test_messages_url_output_is_the_stage_url_of_the_messages_resource(synthesiz
     parts = synthesized.json["Outputs"]["MessagesUrl"]["Value"]["Fn::Join"][1]
     assert parts[0] == "https://" and parts[1] == ref(synthesized.only_id("AWS::ApiGateway::RestApi"))
     assert parts[-2:] == [ref(stage_id), "/messages"]
+
+
+def test_execution_logs_go_to_a_log_group_of_this_stack_made_before_the_stage(synthesized, settings):
+    """API Gateway would make `API-Gateway-Execution-Logs_<api-id>/<stage>` itself: no retention, never deleted."""
+    api_id = synthesized.only_id("AWS::ApiGateway::RestApi")
+    name = {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{settings.stage}"]]}
+    log_group_id = synthesized.named("AWS::Logs::LogGroup", "LogGroupName", name)
+    [stage] = synthesized.resources("AWS::ApiGateway::Stage").values()
+    assert log_group_id in stage["DependsOn"]
+    assert stage["Properties"]["MethodSettings"][0]["LoggingLevel"] == "INFO"

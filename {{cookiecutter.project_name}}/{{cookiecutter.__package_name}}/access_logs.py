@@ -7,9 +7,11 @@ import json
 import jsii
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .encryption import log_group
 from .settings import Settings
 
 # $context variables that HTTP, REST and WebSocket APIs all provide; integration.* tells why SQS refused a message.
@@ -35,13 +37,9 @@ def access_log_format(route_fields: dict[str, str]) -> apigw.AccessLogFormat:
     return apigw.AccessLogFormat.custom(json.dumps(COMMON_FIELDS | route_fields))
 
 
-def access_log_group(scope: Construct, settings: Settings) -> logs.LogGroup:
-    return logs.LogGroup(
-        scope,
-        "AccessLogs",
-        log_group_name=f"/aws/apigateway/{settings.api_name}/access",
-        retention=settings.log_retention,
-        removal_policy=settings.removal_policy,
+def access_log_group(scope: Construct, settings: Settings, key: kms.IKey | None) -> logs.LogGroup:
+    return log_group(
+        scope, "AccessLogs", settings=settings, name=f"/aws/apigateway/{settings.api_name}/access", key=key
     )
 
 

@@ -46,7 +46,7 @@ class HttpIngestApi(Construct):
             description=settings.description,
             create_default_stage=False,
         )
-        self.access_logs = access_log_group(self, settings)
+        self.access_logs = access_log_group(self, settings, queues.key)
         self.stage = apigwv2.HttpStage(
             self,
             "Stage",

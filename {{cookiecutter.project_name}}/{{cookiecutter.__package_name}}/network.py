@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from .encryption import log_group
 from .settings import Settings
 
 HTTPS = ec2.Port.tcp(443)
@@ -16,19 +17,17 @@ class WorkerNetwork(Construct):
     worker itself only calls X-Ray, through an interface endpoint. A worker that must reach a public endpoint
     (the WebSocket flavour's @connections API has no VPC endpoint) gets one NAT gateway: `internet_egress`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, internet_egress: bool) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey | None, internet_egress: bool
+    ) -> None:
         super().__init__(scope, construct_id)
         needs_egress = internet_egress
         private = ec2.SubnetType.PRIVATE_WITH_EGRESS if needs_egress else ec2.SubnetType.PRIVATE_ISOLATED
         subnets = [ec2.SubnetConfiguration(name="worker", subnet_type=private, cidr_mask=22)]
         if needs_egress:
             subnets.append(ec2.SubnetConfiguration(name="egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26))
-        flow_logs = logs.LogGroup(
-            self,
-            "FlowLogs",
-            log_group_name=f"/aws/vpc/{settings.prefix}/flow-logs",
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
+        flow_logs = log_group(
+            self, "FlowLogs", settings=settings, name=f"/aws/vpc/{settings.prefix}/flow-logs", key=key
         )
         self.vpc = ec2.Vpc(
             self,

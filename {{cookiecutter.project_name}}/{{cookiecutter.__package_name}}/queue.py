@@ -15,20 +15,10 @@ from .settings import Settings
 class QueueWithDeadLetter(Construct):
     """`queue` redrives a message to `dead_letter_queue` after `settings.dlq_retries` receives."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey | None) -> None:
         super().__init__(scope, construct_id)
-
-        # One customer key serves both queues; None means the queues use an AWS owned or managed key.
-        self.key: kms.Key | None = None
-        if settings.queue_encryption == "kms-customer":
-            self.key = kms.Key(
-                self,
-                "Key",
-                alias=f"alias/{settings.prefix}-queue",
-                description=f"Encrypts the messages of {settings.queue_name} and {settings.dlq_name}",
-                enable_key_rotation=True,
-                removal_policy=settings.removal_policy,
-            )
+        # The stack's customer key (encryption.customer_key) with kms-customer; None: an AWS owned or managed key.
+        self.key = key
         encryption = {
             "kms-managed": sqs.QueueEncryption.KMS_MANAGED,
             "kms-customer": sqs.QueueEncryption.KMS,
@@ -39,6 +29,10 @@ class QueueWithDeadLetter(Construct):
             encryption_master_key=self.key,
             enforce_ssl=True,
             fifo=settings.fifo or None,
+            # High-throughput FIFO: the default FIFO quota (300 sends/s per API action for the whole queue) is below
+            # what the API may be throttled at; per message group it is still 300 messages/s (docs/*-api.md).
+            deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP if settings.fifo else None,
+            fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID if settings.fifo else None,
             removal_policy=settings.removal_policy,
         )
 

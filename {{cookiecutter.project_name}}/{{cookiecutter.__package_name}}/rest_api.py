@@ -12,6 +12,7 @@ from constructs import Construct
 
 from .access_logs import REST_ROUTE_FIELDS, access_log_format, access_log_group
 from .checks import acknowledge
+from .encryption import log_group
 from .monitoring import ApiMetrics
 from .queue import QueueWithDeadLetter
 from .service_integration import (
@@ -58,7 +59,7 @@ class RestIngestApi(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, queues: QueueWithDeadLetter) -> None:
         super().__init__(scope, construct_id)
-        self.access_logs = access_log_group(self, settings)
+        self.access_logs = access_log_group(self, settings, queues.key)
         self.api = apigw.RestApi(
             self,
             "Api",
@@ -81,6 +82,16 @@ class RestIngestApi(Construct):
             ),
         )
         self.api.deployment_stage.node.add_dependency(account_logging_role(self))
+        # API Gateway would create the execution log group on the stage's first request, outside the stack: kept
+        # forever and left behind by `make destroy`. Made here first, it follows the stage's retention and key.
+        self.execution_logs = log_group(
+            self,
+            "ExecutionLogs",
+            settings=settings,
+            name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{settings.stage}",
+            key=queues.key,
+        )
+        self.api.deployment_stage.node.add_dependency(self.execution_logs)
         self.role = send_message_role(self, settings)
         queues.grant_send(self.role)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -27,8 +27,12 @@ WORKER_RUNTIME = "python3.14"
 PROD_LIKE_STAGES = frozenset({"prod", "production", "live"})
 
 SQS_MAX_RETENTION_DAYS = 14
+DAY_SECONDS = 24 * 60 * 60
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,11}")
+LAYER_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+")
+# What `cdk synth|deploy -c key=value` may override (app.py); every other setting lives in this file.
+CONTEXT_KEYS = ("stage", "powertools_layer_arn")
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,29 @@ class Settings:
     # The worker code does not change; Powertools Logger/Metrics output stays on stdout for CloudWatch.
     worker_extension_layer_arns: tuple[str, ...] = ()
     worker_environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The Powertools layer's ARN in a region where its public SSM parameter is missing (`make preflight` tells):
+    # empty resolves `powertools_layer_parameter` at deploy time. Same version and architecture (arm64), please.
+    powertools_layer_arn: str = ""
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.fullmatch(self.stage):
             raise ValueError(
                 f"stage: {self.stage!r} is not allowed; use 1-12 lower-case letters and digits, starting with a letter"
             )
+        if self.powertools_layer_arn and not LAYER_ARN_PATTERN.fullmatch(self.powertools_layer_arn):
+            raise ValueError(
+                f"powertools_layer_arn: {self.powertools_layer_arn!r} is not a layer version ARN; expected "
+                "arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>, or empty for the SSM parameter"
+            )
 
     def for_stage(self, stage: str | None) -> Settings:
         """The same settings for another stage (`cdk synth -c stage=prod`); None keeps this one."""
         return self if stage is None else dataclasses.replace(self, stage=stage)
+
+    def with_context(self, context: Callable[[str], object]) -> Settings:
+        """The same settings with the CONTEXT_KEYS that `cdk ... -c key=value` gives (e.g. app.node.try_get_context)."""
+        given = {key: value for key in CONTEXT_KEYS if (value := context(key)) is not None}
+        return dataclasses.replace(self, **given) if given else self
 
     # Names (fixed by the design contract; the stage keeps two deployments in one account apart).
     @property
@@ -107,9 +124,21 @@ class Settings:
         return SQS_MAX_RETENTION_DAYS
 
     @property
-    def oldest_message_alarm_seconds(self) -> int:
-        """A message older than every retry could take (visibility timeout x receives) means the worker lags."""
+    def queue_retention_seconds(self) -> int:
+        return self.queue_retention_days * DAY_SECONDS
+
+    @property
+    def retry_budget_seconds(self) -> int:
+        """The least time a message that always fails spends in the queue before SQS dead-letters it: each of its
+        dlq_retries receives hides it for a visibility timeout. It must stay below the retention, or the message
+        expires instead (the generation hook refuses such answers)."""
         return self.visibility_timeout_seconds * self.dlq_retries
+
+    @property
+    def oldest_message_alarm_seconds(self) -> int:
+        """A message older than every retry could take means the worker lags. Clamped to half the retention: the
+        age can never exceed the retention (messages expire), and half of it leaves time to act before they do."""
+        return min(self.retry_budget_seconds, self.queue_retention_seconds // 2)
 
     # Stage-dependent behaviour.
     @property
@@ -131,7 +160,8 @@ class Settings:
 
     @property
     def powertools_layer_parameter(self) -> str:
-        """Public SSM parameter holding the regional ARN of the Powertools layer (resolved at deploy, not at synth)."""
+        """Public SSM parameter holding the regional ARN of the Powertools layer (resolved at deploy, not at synth).
+        Published by the Powertools team in the commercial regions they list; `make preflight` checks yours."""
         return f"/aws/service/powertools/python/arm64/{WORKER_RUNTIME}/{POWERTOOLS_VERSION}"
 
 

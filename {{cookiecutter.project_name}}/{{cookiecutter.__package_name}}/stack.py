@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from .encryption import customer_key
 from .monitoring import Monitoring
 from .network import WorkerNetwork
 from .queue import QueueWithDeadLetter
@@ -28,11 +29,20 @@ class QueueStack(Stack):
             **kwargs,
         )
         self.settings = settings
-        self.queues = QueueWithDeadLetter(self, "Queues", settings=settings)
+        # kms-customer: one key encrypts what the stack keeps at rest (queues, alarm topic, log groups); else None.
+        self.key = customer_key(self, settings)
+        self.queues = QueueWithDeadLetter(self, "Queues", settings=settings, key=self.key)
         # The API flavour says what its worker needs: its entry point, internet access, a connection back.
         api_flavour = {{ cookiecutter.__api_class }}
         self.network = (
-            WorkerNetwork(self, "Network", settings=settings, internet_egress=api_flavour.worker_needs_internet)
+            WorkerNetwork(
+                self,
+                "Network",
+                settings=settings,
+                key=self.key,
+                # Extension layers (e.g. an observability agent) call their vendor's endpoint on the internet.
+                internet_egress=api_flavour.worker_needs_internet or bool(settings.worker_extension_layer_arns),
+            )
             if settings.worker_vpc == "new"
             else None
         )
@@ -43,6 +53,7 @@ class QueueStack(Stack):
             queue=self.queues.queue,
             handler=api_flavour.worker_handler,
             network=self.network,
+            key=self.key,
         )
         self.api = api_flavour(self, "Api", settings=settings, queues=self.queues)
         self.api.connect_worker(self.worker)

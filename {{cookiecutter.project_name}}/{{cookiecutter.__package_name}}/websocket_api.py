@@ -80,7 +80,7 @@ class WebSocketIngestApi(Construct):
                 ),
             ),
         )
-        self.access_logs = access_log_group(self, settings)
+        self.access_logs = access_log_group(self, settings, queues.key)
         self.stage = apigwv2.WebSocketStage(
             self,
             "Stage",
@@ -98,11 +98,11 @@ class WebSocketIngestApi(Construct):
         self.url = self.stage.url
         CfnOutput(scope, "WebSocketUrl", value=self.url, description="Connect here (wss://); every frame is a message")
         CfnOutput(scope, "MessagesUrl", value=self.url, description="Send messages here: the WebSocketUrl")
-        # WebSocket APIs count frames (MessageCount), not requests; a frame SQS did not take is an IntegrationError
-        # (SQS refused it) or an ExecutionError (API Gateway could not call SQS): together, the API's "5xx".
+        # WebSocket APIs count frames (MessageCount), not requests, and answer no HTTP status: a frame SQS did not
+        # take is an IntegrationError (SQS refused it) or an ExecutionError (API Gateway could not call SQS).
         self.metrics = ApiMetrics(
-            requests=self.stage.metric("MessageCount", statistic="Sum"),
-            client_errors=self.stage.metric("ClientError", statistic="Sum"),
+            requests=self.stage.metric("MessageCount", statistic="Sum", label="Frames (MessageCount)"),
+            client_errors=self.stage.metric("ClientError", statistic="Sum", label="ClientError"),
             server_errors=cloudwatch.MathExpression(
                 expression="FILL(integration, 0) + FILL(execution, 0)",
                 using_metrics={
@@ -111,7 +111,9 @@ class WebSocketIngestApi(Construct):
                 },
                 label="IntegrationError + ExecutionError",
             ),
-            latency=self.stage.metric("IntegrationLatency", statistic="Average"),
+            latency=self.stage.metric("IntegrationLatency", statistic="Average", label="IntegrationLatency"),
+            failures="Frames were not queued: SQS refused them (IntegrationError) or API Gateway could not call SQS "
+            "(ExecutionError); integrationError in the access logs says why.",
         )
 
     def connect_worker(self, worker: Worker) -> None:

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from .checks import acknowledge
+from .encryption import log_group
 from .network import WorkerNetwork
 from .settings import WORKER_RUNTIME, Settings
 
@@ -34,20 +35,18 @@ class Worker(Construct):
         queue: sqs.IQueue,
         handler: str,
         network: WorkerNetwork | None = None,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{settings.worker_name}",
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
-        )
+        self.log_group = log_group(self, "Logs", settings=settings, name=f"/aws/lambda/{settings.worker_name}", key=key)
         # Powertools comes from its public layer, pinned to the version the tests use: no docker, no bundling.
+        # Its ARN is resolved from a public SSM parameter at deploy time, unless settings name one (`make preflight`
+        # says whether the region has the parameter).
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "Powertools",
-            ssm.StringParameter.value_for_string_parameter(self, settings.powertools_layer_parameter),
+            settings.powertools_layer_arn
+            or ssm.StringParameter.value_for_string_parameter(self, settings.powertools_layer_parameter),
         )
         # An own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
         self.role = iam.Role(
