@@ -67,6 +67,14 @@ UNWINDOWED_MAX_BATCH_SIZE = 10
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
 CFN_DESCRIPTION_MAX = 1024
+DAY_SECONDS = 24 * 60 * 60
+SQS_MAX_RETENTION_DAYS = 14  # the dead-letter queue's retention
+# SQS high-throughput FIFO: SendMessage calls per second per queue in most regions (more in some, e.g. 70,000 in
+# us-east-1, us-west-2 and eu-west-1; SQS quotas). Behind an API throttled higher, sends beyond it would fail.
+FIFO_SEND_QUOTA = 2400
+# A standard queue's messages keep their first enqueue time in the dead-letter queue (FIFO resets it): warn when a
+# dead-lettered message could have less than this many days left there.
+DLQ_MIN_DAYS_LEFT = 3
 
 
 def _integer(value: object) -> int | None:
@@ -173,7 +181,48 @@ def check_combinations(answers: dict, numbers: dict[str, int]) -> list[str]:
                 f"({VISIBILITY_TIMEOUT_FACTOR} x timeout + batching window); SQS allows at most "
                 f"{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS} s"
             )
+        problems += _retry_budget(visibility, numbers.get("dlq_retries"), numbers.get("queue_retention_days"))
+    rate = numbers.get("api_throttling")
+    if fifo and rate is not None and rate > FIFO_SEND_QUOTA:
+        problems.append(
+            f"api_throttling: {rate} is not allowed with queue_type 'fifo'; use 1 to {FIFO_SEND_QUOTA} (SQS "
+            f"high-throughput FIFO takes {FIFO_SEND_QUOTA} sends/s per queue in most regions; where yours allows "
+            "more, raise api_rate_limit in settings.py after generating)"
+        )
     return problems
+
+
+def _retry_budget(visibility: int, retries: int | None, retention_days: int | None) -> list[str]:
+    """A message that always fails is hidden for a visibility timeout after each of its dlq_retries receives; if
+    that adds up to the retention, it expires in the queue instead of reaching the dead-letter queue."""
+    if retries is None or retention_days is None:
+        return []
+    budget, retention = visibility * retries, retention_days * DAY_SECONDS
+    if budget < retention:
+        return []
+    return [
+        f"dlq_retries: {retries} is not allowed here; {retries} receives x visibility timeout {visibility} s = "
+        f"{budget} s reaches queue_retention_days {retention_days} ({retention} s), so a failing message would "
+        f"expire before reaching the dead-letter queue; use dlq_retries 1 to {(retention - 1) // visibility}, "
+        "a shorter worker_timeout_seconds or a longer queue_retention_days"
+    ]
+
+
+def warnings(answers: dict) -> list[str]:
+    """Answers that deploy and work, with a consequence the user should know about."""
+    retention = _integer(answers.get("queue_retention_days"))
+    if answers.get("queue_type") != "standard" or retention is None:
+        return []
+    days_left = SQS_MAX_RETENTION_DAYS - retention
+    if days_left >= DLQ_MIN_DAYS_LEFT:
+        return []
+    return [
+        f"queue_retention_days: {retention} with a standard queue: a message's expiry counts from when it was "
+        f"first sent, also in the dead-letter queue ({SQS_MAX_RETENTION_DAYS} days), so a message that fails late "
+        f"in its life may stay there only {days_left} day(s); use {SQS_MAX_RETENTION_DAYS - DLQ_MIN_DAYS_LEFT} days "
+        "or less to keep failed messages at least "
+        f"{DLQ_MIN_DAYS_LEFT} days"
+    ]
 
 
 def validate(answers: dict) -> list[str]:
@@ -185,6 +234,8 @@ def validate(answers: dict) -> list[str]:
 def main(answers: dict) -> int:
     problems = validate(answers)
     if not problems:
+        for warning in warnings(answers):
+            print(f"WARNING: {warning}", file=sys.stderr)
         return 0
     print(f"ERROR: {len(problems)} answer(s) cannot be used; nothing was generated:", file=sys.stderr)
     for problem in problems:

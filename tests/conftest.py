@@ -31,6 +31,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "stage": "prod",
         "batch_size": "500",
         "batching_window_seconds": "20",
+        "dlq_retries": "1000",
         "alarm_email": "ops@example.com",
     },
     "rest-standard-iam-customer": {"api_flavour": "rest", "queue_encryption": "kms-customer"},
@@ -58,7 +59,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "max_concurrency": "2",
         "worker_timeout_seconds": "900",
         "worker_memory_mb": "10240",
-        "dlq_retries": "1000",
+        "dlq_retries": "223",  # the most that fits: 224 x 5400 s visibility = 14 days, the retention
         "queue_retention_days": "14",
     },
 }

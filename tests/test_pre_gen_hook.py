@@ -50,6 +50,13 @@ BAD_ANSWERS = [
     ({"queue_type": "fifo", "batch_size": "11"}, "batch_size", "with queue_type 'fifo'; use 1 to 10"),
     ({"queue_type": "fifo", "batching_window_seconds": "5"}, "batching_window_seconds", "no batching window on FIFO"),
     ({"batch_size": "100", "batching_window_seconds": "0"}, "batching_window_seconds", "use 1 to 300"),
+    # 1000 receives x 186 s (6 x 30 s + 6 s window) = 186000 s > 2 days: the message would expire first
+    (
+        {"dlq_retries": "1000", "queue_retention_days": "2", "batching_window_seconds": "6"},
+        "dlq_retries",
+        "use dlq_retries 1 to 929",
+    ),
+    ({"queue_type": "fifo", "api_throttling": "2401"}, "api_throttling", "use 1 to 2400"),
 ]
 
 
@@ -136,6 +143,36 @@ def test_answers_are_read_as_data_not_code(cookies, tmp_path):
     assert description == sneaky
     pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == sneaky
+
+
+def test_a_failing_message_reaches_the_dead_letter_queue_before_it_expires_at_the_boundary():
+    # visibility 180 s; one day is 86400 s: 479 receives take 86220 s (accepted), 480 take 86400 s (refused)
+    assert pre_gen.validate(answers(dlq_retries="479", queue_retention_days="1")) == []
+    [problem] = pre_gen.validate(answers(dlq_retries="480", queue_retention_days="1"))
+    assert problem.startswith("dlq_retries: 480 is not allowed") and "86400 s" in problem
+
+
+def test_fifo_accepts_the_api_rate_of_the_high_throughput_quota():
+    assert pre_gen.validate(answers(queue_type="fifo", api_throttling="2400")) == []
+    assert pre_gen.validate(answers(queue_type="standard", api_throttling="10000")) == []
+
+
+@pytest.mark.parametrize(
+    ("queue_type", "retention", "warned"), [("standard", 11, False), ("standard", 12, True), ("fifo", 14, False)]
+)
+def test_a_dead_letter_queue_that_could_keep_a_message_for_hours_is_warned_about(queue_type, retention, warned):
+    [*found] = pre_gen.warnings(answers(queue_type=queue_type, queue_retention_days=str(retention)))
+    assert bool(found) is warned
+    if warned:
+        assert (
+            found[0].startswith(f"queue_retention_days: {retention} with a standard queue") and "2 day(s)" in found[0]
+        )
+
+
+def test_a_warning_is_printed_and_the_project_still_generated(tmp_path, capfd):
+    cookiecutter(str(TEMPLATE), no_input=True, extra_context={"queue_retention_days": "14"}, output_dir=str(tmp_path))
+    assert (tmp_path / "async-api").is_dir()
+    assert "WARNING: queue_retention_days: 14 with a standard queue" in capfd.readouterr().err
 
 
 def test_good_answers_pass(defaults):

@@ -65,17 +65,24 @@ def move_task(
     poll_seconds: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Start SQS's message move task from the DLQ to the queue and follow it to its end. Returns the moved count."""
-    task = sqs.start_message_move_task(SourceArn=queues.dlq_arn, DestinationArn=queues.queue_arn)
-    report(f"Started move task {task['TaskHandle']}")
+    """Start SQS's message move task from the DLQ to the queue and follow it to its end. Returns the moved count.
+
+    ListMessageMoveTasks returns the source's recent tasks (up to 10), and names a task's TaskHandle only while it
+    runs; an earlier task may be listed first. So this run's task is the one with its handle, or, once finished,
+    the one whose start time was not listed before it started (SQS runs one move task per source at a time).
+    """
+    earlier = {task["StartedTimestamp"] for task in _move_tasks(sqs, queues)}
+    handle = sqs.start_message_move_task(SourceArn=queues.dlq_arn, DestinationArn=queues.queue_arn)["TaskHandle"]
+    report(f"Started move task {handle}")
     while True:
-        # The newest task on this source is the one just started (SQS runs one move task per source at a time);
-        # right after the start it may not be listed yet.
-        results = sqs.list_message_move_tasks(SourceArn=queues.dlq_arn, MaxResults=1)["Results"]
-        if not results:
+        tasks = _move_tasks(sqs, queues)
+        ours = [t for t in tasks if t.get("TaskHandle") == handle] or sorted(
+            (t for t in tasks if t["StartedTimestamp"] not in earlier), key=lambda t: t["StartedTimestamp"]
+        )
+        if not ours:  # right after the start it may not be listed yet
             sleep(poll_seconds)
             continue
-        status = results[0]
+        status = ours[0]
         moved, total = (
             status.get("ApproximateNumberOfMessagesMoved", 0),
             status.get("ApproximateNumberOfMessagesToMove"),
@@ -86,6 +93,10 @@ def move_task(
         if status["Status"] in TERMINAL_STATUSES:
             raise RedriveFailed(f"move task {status['Status']}: {status.get('FailureReason', 'no reason given')}")
         sleep(poll_seconds)
+
+
+def _move_tasks(sqs: Any, queues: Queues) -> list[dict]:
+    return sqs.list_message_move_tasks(SourceArn=queues.dlq_arn, MaxResults=10)["Results"]
 
 
 def copy_messages(sqs: Any, queues: Queues, *, fifo: bool, report: Callable[[str], None] = print) -> int:

@@ -55,7 +55,7 @@ class Request:
 
 
 def decide(policy: dict[str, Any], request: Request) -> str:
-    """"Allow", "Deny" (an explicit Deny matched) or "ImplicitDeny" (no statement allows the request)."""
+    """ "Allow", "Deny" (an explicit Deny matched) or "ImplicitDeny" (no statement allows the request)."""
     matched = [s["Effect"] for s in resolve(policy)["Statement"] if _applies(s, request)]
     if "Deny" in matched:
         return "Deny"

@@ -62,7 +62,9 @@ def test_cloudwatch_logs_may_use_the_key_for_these_log_groups_only(synthesized, 
             request = Request(LOGS, action, "*", {"kms:EncryptionContext:aws:logs:arn": log_group_arn(name)})
             assert decide(key_policy, request) == "Allow", (name, action)
     for other in (f"/aws/lambda/{prefix}-other", "/aws/lambda/someone-else"):
-        request = Request(LOGS, "kms:GenerateDataKey", "*", {"kms:EncryptionContext:aws:logs:arn": log_group_arn(other)})
+        request = Request(
+            LOGS, "kms:GenerateDataKey", "*", {"kms:EncryptionContext:aws:logs:arn": log_group_arn(other)}
+        )
         assert decide(key_policy, request) == "ImplicitDeny", other
     assert decide(key_policy, Request(LOGS, "kms:GenerateDataKey", "*")) == "ImplicitDeny"  # no context, no key
 

@@ -40,7 +40,9 @@ def watched(alarm: dict) -> set[tuple[str, str]]:
 
 def alarms(synthesized) -> dict[str, dict]:
     """Alarm properties by AlarmName."""
-    return {a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()}
+    return {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in synthesized.resources("AWS::CloudWatch::Alarm").values()
+    }
 
 
 def topic_policy(synthesized) -> dict:

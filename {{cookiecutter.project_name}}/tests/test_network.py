@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from {{ cookiecutter.__package_name }}.stack import QueueStack
+
 
 def test_vpc_resources_exist_exactly_when_asked(synthesized, settings):
     vpcs = synthesized.resources("AWS::EC2::VPC")
@@ -46,3 +54,66 @@ def test_worker_may_manage_its_network_interfaces_only_in_a_vpc(synthesized, set
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     assert ("ec2:CreateNetworkInterface" in actions) == (settings.worker_vpc == "new")
+
+
+ACCOUNT, REGION = "111122223333", "eu-west-1"
+XRAY_ZONES = ["eu-west-1b", "eu-west-1c"]  # as if the region's X-Ray endpoint service were not offered in 1a
+EXTENSION = f"arn:aws:lambda:{REGION}:464622532012:layer:Datadog-Extension-ARM:65"
+
+
+@pytest.fixture(scope="module")
+def deployed_in_a_known_region(settings, tmp_path_factory) -> dict:
+    """The stack as `cdk deploy` with credentials synthesizes it: account and region known, the CDK's lookups answered
+    (as cdk.context.json would), a VPC, and an extension layer (an observability agent that calls its vendor)."""
+    app = cdk.App(
+        outdir=str(tmp_path_factory.mktemp("cdk.out.region")),
+        context={
+            f"availability-zones:account={ACCOUNT}:region={REGION}": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+            f"endpoint-service-availability-zones:account={ACCOUNT}:region={REGION}"
+            f":serviceName=com.amazonaws.{REGION}.xray": XRAY_ZONES,
+        },
+    )
+    in_vpc = dataclasses.replace(settings, worker_vpc="new", worker_extension_layer_arns=(EXTENSION,))
+    stack = QueueStack(app, settings=in_vpc, env=cdk.Environment(account=ACCOUNT, region=REGION))
+    return Template.from_stack(stack).to_json()
+
+
+def subnets_of(template: dict, ids: list) -> set[str]:
+    return {template["Resources"][ref["Ref"]]["Properties"]["AvailabilityZone"] for ref in ids}
+
+
+def test_in_a_known_region_the_xray_endpoint_is_placed_only_where_it_is_offered(deployed_in_a_known_region):
+    template = deployed_in_a_known_region
+    [endpoint] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    assert subnets_of(template, endpoint["SubnetIds"]) <= set(XRAY_ZONES)
+    [function] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(subnets_of(template, function["VpcConfig"]["SubnetIds"])) == 2  # two zones, named, not looked up later
+
+
+def test_an_extension_layer_gets_a_way_out_to_its_vendor(deployed_in_a_known_region):
+    template = deployed_in_a_known_region
+    assert [r for r in template["Resources"].values() if r["Type"] == "AWS::EC2::NatGateway"]
+    [function] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert EXTENSION in function["Layers"]
+    routes = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Route"]
+    worker_route_tables = {
+        a["Properties"]["RouteTableId"]["Ref"]
+        for a in template["Resources"].values()
+        if a["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
+        and a["Properties"]["SubnetId"] in function["VpcConfig"]["SubnetIds"]
+    }
+    assert all(
+        any(r["RouteTableId"] == {"Ref": table} and "NatGatewayId" in r for r in routes)
+        for table in worker_route_tables
+    )
+
+
+def test_availability_zones_named_in_settings_are_used_as_given(settings):
+    app = cdk.App()
+    zones = ("eu-west-1b", "eu-west-1c")
+    chosen = dataclasses.replace(settings, worker_vpc="new", worker_availability_zones=zones)
+    template = Template.from_stack(QueueStack(app, settings=chosen)).to_json()
+    found = {
+        r["Properties"]["AvailabilityZone"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"
+    }
+    assert found == set(zones)

@@ -75,6 +75,42 @@ def test_queues_are_fifo_exactly_when_asked(synthesized, settings):
         assert queue["Properties"].get("FifoQueue", False) is settings.fifo
 
 
+def sends_per_second(queue: dict) -> float:
+    """What SQS accepts from SendMessage per second on this queue (SQS quotas): a FIFO queue 300 calls/s, unless in
+    high-throughput mode (both attributes below), where most regions take 2,400 (some more); standard: no limit."""
+    properties = queue["Properties"]
+    if not properties.get("FifoQueue"):
+        return float("inf")
+    high_throughput = (properties.get("DeduplicationScope"), properties.get("FifoThroughputLimit")) == (
+        "messageGroup",
+        "perMessageGroupId",
+    )
+    return 2400 if high_throughput else 300
+
+
+def test_the_queue_accepts_every_request_the_api_lets_through(synthesized, answers):
+    _, queue = queues_by_name(synthesized)[
+        f"{answers['project_name']}-{answers['stage']}-queue" + (".fifo" if answers["queue_type"] == "fifo" else "")
+    ]
+    assert sends_per_second(queue) >= int(answers["api_throttling"])
+
+
+def test_fifo_queues_run_in_high_throughput_mode(synthesized, answers):
+    """Both queues: redrive moves messages into the dead-letter queue at the source queue's pace."""
+    for name, (_, queue) in queues_by_name(synthesized).items():
+        expected = 2400 if answers["queue_type"] == "fifo" else float("inf")
+        assert sends_per_second(queue) == expected, name
+
+
+def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_before_it_expires(synthesized, settings):
+    """Each failed receive hides the message for a visibility timeout; after maxReceiveCount of them SQS moves it.
+    If that took as long as the retention, the message would expire in the queue and be lost."""
+    _, queue = queues_by_name(synthesized)[settings.queue_name]
+    properties = queue["Properties"]
+    budget = properties["VisibilityTimeout"] * properties["RedrivePolicy"]["maxReceiveCount"]
+    assert budget < properties["MessageRetentionPeriod"]
+
+
 def test_queues_and_key_outlive_destroy_only_on_prod_like_stages(synthesized, settings):
     stateful = {**synthesized.resources("AWS::SQS::Queue"), **synthesized.resources("AWS::KMS::Key")}
     expected = "Retain" if settings.prod_like else "Delete"

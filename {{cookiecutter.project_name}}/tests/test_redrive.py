@@ -80,25 +80,33 @@ def stubbed_sqs():
     return sqs, Stubber(sqs)
 
 
-def test_move_task_starts_with_both_arns_and_follows_progress_to_completion():
-    sqs, stub = stubbed_sqs()
+# An earlier task of the same source, finished: ListMessageMoveTasks lists it, without a TaskHandle.
+EARLIER = {"Status": "COMPLETED", "StartedTimestamp": 1000, "ApproximateNumberOfMessagesMoved": 99}
+
+
+def task(status: str, moved: int, *, started: int = 2000, handle: str | None = "task-1", **extra) -> dict:
+    """A ListMessageMoveTasks result entry; SQS names the TaskHandle only while the task runs."""
+    entry = {"Status": status, "StartedTimestamp": started, "ApproximateNumberOfMessagesMoved": moved, **extra}
+    entry.setdefault("ApproximateNumberOfMessagesToMove", 10)
+    if status == "RUNNING" and handle:
+        entry["TaskHandle"] = handle
+    return entry
+
+
+def stub_move_task(stub, *listings: list[dict]) -> None:
+    """The calls of one redrive: the tasks listed before the start, the start, then each listing while it runs."""
+    listed = {"SourceArn": DLQ_ARN, "MaxResults": 10}
+    stub.add_response("list_message_move_tasks", {"Results": [EARLIER]}, listed)
     stub.add_response(
         "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
     )
-    for status, moved in (("RUNNING", 3), ("RUNNING", 7), ("COMPLETED", 10)):
-        stub.add_response(
-            "list_message_move_tasks",
-            {
-                "Results": [
-                    {
-                        "Status": status,
-                        "ApproximateNumberOfMessagesMoved": moved,
-                        "ApproximateNumberOfMessagesToMove": 10,
-                    }
-                ]
-            },
-            {"SourceArn": DLQ_ARN, "MaxResults": 1},
-        )
+    for results in listings:
+        stub.add_response("list_message_move_tasks", {"Results": results}, listed)
+
+
+def test_move_task_starts_with_both_arns_and_follows_progress_to_completion():
+    sqs, stub = stubbed_sqs()
+    stub_move_task(stub, [task("RUNNING", 3), EARLIER], [task("RUNNING", 7), EARLIER], [task("COMPLETED", 10), EARLIER])
     lines, sleeps = [], []
     with stub:
         assert redrive.move_task(sqs, QUEUES, report=lines.append, sleep=sleeps.append) == 10
@@ -112,16 +120,26 @@ def test_move_task_starts_with_both_arns_and_follows_progress_to_completion():
     assert len(sleeps) == 2
 
 
+def test_an_earlier_task_listed_first_is_not_mistaken_for_this_one():
+    sqs, stub = stubbed_sqs()
+    stub_move_task(stub, [EARLIER], [EARLIER, task("RUNNING", 5)], [EARLIER, task("COMPLETED", 10)])
+    lines = []
+    with stub:
+        assert redrive.move_task(sqs, QUEUES, report=lines.append, sleep=lambda s: None) == 10
+    assert lines == ["Started move task task-1", "RUNNING: 5 of 10 moved", "COMPLETED: 10 of 10 moved"]
+
+
+def test_a_task_that_finished_before_it_was_first_listed_is_still_found():
+    sqs, stub = stubbed_sqs()
+    stub_move_task(stub, [], [task("COMPLETED", 4, ApproximateNumberOfMessagesToMove=4), EARLIER])
+    with stub:
+        assert redrive.move_task(sqs, QUEUES, report=lambda line: None, sleep=lambda s: None) == 4
+    stub.assert_no_pending_responses()
+
+
 def test_a_failed_move_task_reports_its_reason():
     sqs, stub = stubbed_sqs()
-    stub.add_response(
-        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
-    )
-    stub.add_response(
-        "list_message_move_tasks",
-        {"Results": [{"Status": "FAILED", "FailureReason": "AWS.SimpleQueueService.KmsAccessDenied"}]},
-        {"SourceArn": DLQ_ARN, "MaxResults": 1},
-    )
+    stub_move_task(stub, [task("FAILED", 0, FailureReason="AWS.SimpleQueueService.KmsAccessDenied"), EARLIER])
     with stub, pytest.raises(redrive.RedriveFailed, match="FAILED: AWS.SimpleQueueService.KmsAccessDenied"):
         redrive.move_task(sqs, QUEUES, report=lambda line: None, sleep=lambda s: None)
 
@@ -132,28 +150,10 @@ def test_a_refused_move_task_exits_non_zero(local_sqs, settings, monkeypatch, ca
             {"Error": {"Code": "UnsupportedOperation", "Message": "no move tasks here"}}, "StartMessageMoveTask"
         )
 
+    monkeypatch.setattr(local_sqs, "list_message_move_tasks", refuse)
     monkeypatch.setattr(local_sqs, "start_message_move_task", refuse)
     assert redrive.main([], sqs=local_sqs) == 1
     assert "no move tasks here" in capsys.readouterr().err
-
-
-def test_the_move_task_may_not_be_listed_at_first():
-    sqs, stub = stubbed_sqs()
-    stub.add_response(
-        "start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN}
-    )
-    stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 1})
-    stub.add_response(
-        "list_message_move_tasks",
-        {
-            "Results": [
-                {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 4, "ApproximateNumberOfMessagesToMove": 4}
-            ]
-        },
-        {"SourceArn": DLQ_ARN, "MaxResults": 1},
-    )
-    with stub:
-        assert redrive.move_task(sqs, QUEUES, report=lambda line: None, sleep=lambda s: None) == 4
 
 
 def test_messages_held_by_an_interrupted_redrive_still_count(local_sqs, settings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -15,7 +16,14 @@ HTTPS = ec2.Port.tcp(443)
 class WorkerNetwork(Construct):
     """Two AZs of private subnets. SQS polling happens outside the function (the event source mapping), so the
     worker itself only calls X-Ray, through an interface endpoint. A worker that must reach a public endpoint
-    (the WebSocket flavour's @connections API has no VPC endpoint) gets one NAT gateway: `internet_egress`."""
+    (the WebSocket flavour's @connections API has no VPC endpoint, an extension layer's vendor) gets one NAT
+    gateway: `internet_egress`.
+
+    Availability Zones: `settings.worker_availability_zones` when given; otherwise, when the stack knows its account
+    and region (app.py passes the CLI's), the CDK looks up the region's zones and the zones that offer the X-Ray
+    endpoint service (kept in cdk.context.json), so the endpoint is only placed where it exists. An
+    environment-agnostic synth (tests, CI without credentials) takes the region's first two zones at deploy time.
+    """
 
     def __init__(
         self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey | None, internet_egress: bool
@@ -29,11 +37,13 @@ class WorkerNetwork(Construct):
         flow_logs = log_group(
             self, "FlowLogs", settings=settings, name=f"/aws/vpc/{settings.prefix}/flow-logs", key=key
         )
+        zones = list(settings.worker_availability_zones) or None
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
             vpc_name=f"{settings.prefix}-vpc",
-            max_azs=2,
+            availability_zones=zones,
+            max_azs=None if zones else 2,
             nat_gateways=1 if needs_egress else 0,
             subnet_configuration=subnets,
             # Nothing uses the default security group; restricting it would add a custom-resource Lambda.
@@ -63,4 +73,5 @@ class WorkerNetwork(Construct):
             subnets=self.subnets,
             security_groups=[endpoint_security_group],
             open=False,
+            lookup_supported_azs=not Token.is_unresolved(Stack.of(self).account + Stack.of(self).region),
         )

@@ -59,6 +59,9 @@ class Settings:
     # The worker code does not change; Powertools Logger/Metrics output stays on stdout for CloudWatch.
     worker_extension_layer_arns: tuple[str, ...] = ()
     worker_environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # worker_vpc = "new": the Availability Zones of the worker's subnets, by name (e.g. ("us-east-1a", "us-east-1b")).
+    # Empty: two of the region's, looked up in your account when the deploy environment is known (network.py).
+    worker_availability_zones: tuple[str, ...] = ()
     # The Powertools layer's ARN in a region where its public SSM parameter is missing (`make preflight` tells):
     # empty resolves `powertools_layer_parameter` at deploy time. Same version and architecture (arm64), please.
     powertools_layer_arn: str = ""

@@ -1,0 +1,47 @@
+"""app.py end to end, as `cdk synth -c key=value` runs it: the CLI hands context to the app in CDK_CONTEXT_JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PROJECT
+
+OTHER_STAGE = "qa"
+LAYER = "arn:aws:lambda:eu-central-1:123456789012:layer:my-powertools:3"
+
+
+@pytest.fixture(scope="module")
+def with_context(answers, tmp_path_factory) -> dict:
+    """The template app.py writes with `-c stage=qa -c powertools_layer_arn=...`."""
+    outdir = tmp_path_factory.mktemp("cdk.out.context")
+    context = {"stage": OTHER_STAGE, "powertools_layer_arn": LAYER}
+    env = os.environ | {"CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
+    run = subprocess.run([sys.executable, "app.py"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    stack = f"{answers['project_name']}-{OTHER_STAGE}-queue-stack"
+    return json.loads((outdir / f"{stack}.template.json").read_text())
+
+
+def test_another_stage_renames_every_named_resource(with_context, answers):
+    names = {
+        r["Properties"].get(key)
+        for r in with_context["Resources"].values()
+        for key in ("QueueName", "FunctionName", "TopicName", "Name")
+        if isinstance(r["Properties"].get(key), str)
+    }
+    suffix = ".fifo" if answers["queue_type"] == "fifo" else ""
+    other = f"{answers['project_name']}-{OTHER_STAGE}"
+    assert {f"{other}-queue{suffix}", f"{other}-dlq{suffix}", f"{other}-worker", f"{other}-alarms"} <= names
+    assert not any(f"-{answers['stage']}-" in name for name in names if answers["stage"] != OTHER_STAGE)
+
+
+def test_a_layer_given_as_context_replaces_the_ssm_parameter(with_context):
+    [function] = [r["Properties"] for r in with_context["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Layers"] == [LAYER]
+    defaults = [p.get("Default", "") for p in with_context.get("Parameters", {}).values()]
+    assert not [name for name in defaults if name.startswith("/aws/service/powertools/")]
