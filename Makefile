@@ -5,13 +5,18 @@ BIN := $(VENV)/bin
 CDK_CLI_VERSION := 2.1148.1
 CDK_CLI_DIR := .cache/cdk-cli
 CDK_CLI := $(CDK_CLI_DIR)/node_modules/.bin/cdk
+# checkov scans the baked projects' templates (tests/test_bake.py); its own venv keeps its pins out of ours.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_DIR := .cache/checkov
+CHECKOV := $(CHECKOV_DIR)/bin/checkov
 BAKE_DIR ?= baked
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_CLI
+export CHECKOV
 
 .PHONY: install bake test clean
 
-install: $(BIN)/.installed $(CDK_CLI)
+install: $(BIN)/.installed $(CDK_CLI) $(CHECKOV)
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +26,10 @@ $(BIN)/.installed: pyproject.toml
 
 $(CDK_CLI):
 	npm install --silent --no-audit --no-fund --prefix $(CDK_CLI_DIR) aws-cdk@$(CDK_CLI_VERSION)
+
+$(CHECKOV): $(BIN)/.installed
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(CHECKOV_DIR)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(CHECKOV_DIR)/bin/python checkov==$(CHECKOV_VERSION)
 
 bake: $(BIN)/.installed
 	$(BIN)/cookiecutter --no-input --overwrite-if-exists --output-dir $(BAKE_DIR) .

@@ -75,7 +75,18 @@ def load_hook(name: str) -> ModuleType:
 
 def run_in_project(project: Path, *command: str) -> subprocess.CompletedProcess:
     """A tool of this venv (it holds every pin of the generated pyproject.toml), run inside a baked project."""
-    return subprocess.run([sys.executable, "-m", *command], cwd=project, capture_output=True, text=True, timeout=900)
+    return run_in_project_env(project, {}, *command)
+
+
+def run_in_project_env(project: Path, env: dict[str, str], *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=project,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="session")

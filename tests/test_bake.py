@@ -1,19 +1,74 @@
-"""Every option combination bakes, and each baked project's own test suite passes (synth, cdk-nag, cfn-lint)."""
+"""Every option combination bakes, each baked project's own test suite passes (synth, cdk-nag, cfn-lint), and the
+security scanner finds exactly what the project's README says it accepts."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from conftest import VARIANTS, run_in_project
+from conftest import VARIANTS, run_in_project, run_in_project_env
 
 
 @pytest.mark.parametrize("overrides", VARIANTS.values(), ids=VARIANTS.keys())
-def test_variant_bakes_and_its_own_suite_passes(cookies, overrides):
+def test_variant_bakes_and_its_own_suite_passes(cookies, tmp_path, overrides):
     result = cookies.bake(extra_context=overrides)
     assert result.exit_code == 0, result.exception
-    run = run_in_project(result.project_path, "pytest", "-q", "-p", "no:cacheprovider")
+    cdk_out = tmp_path / "cdk.out"
+    run = run_in_project_env(
+        result.project_path, {"SYNTH_OUTDIR": str(cdk_out)}, "pytest", "-q", "-p", "no:cacheprovider"
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert " passed" in run.stdout and " failed" not in run.stdout and " skipped" not in run.stdout
     for lint in (("ruff", "check", "."), ("ruff", "format", "--check", ".")):
         run = run_in_project(result.project_path, *lint)
         assert run.returncode == 0, run.stdout[-4000:]
+    answers = json.loads((result.project_path / ".cookiecutter.json").read_text())
+    [template] = cdk_out.glob("*.template.json")
+    accepted = accepted_checkov_findings((result.project_path / "README.md").read_text(), answers)
+    assert checkov_findings(template) == accepted
+
+
+def checkov_findings(template: Path) -> set[str]:
+    """The ids of the checks checkov fails on a CloudFormation template (offline: --skip-download)."""
+    checkov = os.environ.get("CHECKOV", ".cache/checkov/bin/checkov")
+    command = [
+        checkov,
+        "-f",
+        str(template),
+        "--framework",
+        "cloudformation",
+        "-o",
+        "json",
+        "--quiet",
+        "--skip-download",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: some check failed
+    report = json.loads(run.stdout)
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] > 0
+    return {check["check_id"] for check in report.get("results", {}).get("failed_checks", [])}
+
+
+ROW = re.compile(r"^\| checkov \| (CKV_AWS_\d+) [^|]*\| ([^|]+) \| ([^|]+) \|", re.MULTILINE)
+CONDITION = re.compile(r"(\w+) (!?=) ([\w-]+)")
+
+
+def accepted_checkov_findings(readme: str, answers: dict) -> set[str]:
+    """The checkov rows of the README's Security table that apply to these answers (flavours and `when` columns)."""
+    accepted = set()
+    for check_id, flavours, when in ROW.findall(readme):
+        flavours, when = flavours.strip(), when.strip()
+        if flavours != "all" and answers["api_flavour"] not in flavours.split(", "):
+            continue
+        if when != "always":
+            key, operator, value = CONDITION.fullmatch(when).groups()
+            if (answers[key] == value) != (operator == "="):
+                continue
+        accepted.add(check_id)
+    assert accepted or not ROW.findall(readme), "no checkov row applies"
+    return accepted

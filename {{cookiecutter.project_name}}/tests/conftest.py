@@ -92,7 +92,9 @@ def prefix(answers: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="session")
 def synthesized(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return Synthesized(settings, tmp_path_factory.mktemp("cdk.out"))
+    # SYNTH_OUTDIR keeps the cloud assembly for a later look (the template's tests scan it with checkov).
+    kept = os.environ.get("SYNTH_OUTDIR")
+    return Synthesized(settings, Path(kept) if kept else tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="session")

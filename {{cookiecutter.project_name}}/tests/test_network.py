@@ -20,11 +20,16 @@ def test_vpc_resources_exist_exactly_when_asked(synthesized, settings):
 
 def test_worker_sits_in_private_subnets_behind_an_https_only_security_group(synthesized, settings):
     vpc_config = synthesized.only("AWS::Lambda::Function").get("VpcConfig", {"SubnetIds": [], "SecurityGroupIds": []})
-    public = {
-        lid
-        for lid, s in synthesized.resources("AWS::EC2::Subnet").items()
-        if s["Properties"].get("MapPublicIpOnLaunch")
+    public = {  # subnets whose route table sends traffic to the internet gateway
+        association["Properties"]["SubnetId"]["Ref"]
+        for association in synthesized.resources("AWS::EC2::SubnetRouteTableAssociation").values()
+        for route in synthesized.resources("AWS::EC2::Route").values()
+        if route["Properties"]["RouteTableId"] == association["Properties"]["RouteTableId"]
+        and "GatewayId" in route["Properties"]
     }
+    assert not [
+        s for s in synthesized.resources("AWS::EC2::Subnet").values() if s["Properties"].get("MapPublicIpOnLaunch")
+    ]
     subnet_ids = {ref["Ref"] for ref in vpc_config["SubnetIds"]}
     assert not subnet_ids & public
     assert len(subnet_ids) == (2 if settings.worker_vpc == "new" else 0)

@@ -33,7 +33,12 @@ class WorkerNetwork(Construct):
         private = ec2.SubnetType.PRIVATE_WITH_EGRESS if needs_egress else ec2.SubnetType.PRIVATE_ISOLATED
         subnets = [ec2.SubnetConfiguration(name="worker", subnet_type=private, cidr_mask=22)]
         if needs_egress:
-            subnets.append(ec2.SubnetConfiguration(name="egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26))
+            # Only the NAT gateway lives here (with its own Elastic IP): nothing gets a public address on launch.
+            subnets.append(
+                ec2.SubnetConfiguration(
+                    name="egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26, map_public_ip_on_launch=False
+                )
+            )
         flow_logs = log_group(
             self, "FlowLogs", settings=settings, name=f"/aws/vpc/{settings.prefix}/flow-logs", key=key
         )
