@@ -12,9 +12,10 @@ from {{ cookiecutter.__package_name }}.stack import QueueStack
 
 app = cdk.App()
 settings = ANSWERS.with_context(app.node.try_get_context)
-# The CLI sets CDK_DEFAULT_ACCOUNT/REGION when it finds credentials: the stack then knows where it deploys (the VPC
-# option looks up Availability Zones there); without them, as in tests and CI, the stack stays environment-agnostic.
-env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
-QueueStack(app, settings=settings, env=env)
+# The CLI sets CDK_DEFAULT_ACCOUNT when it finds credentials (and CDK_DEFAULT_REGION, us-east-1 at worst): with both,
+# the stack knows where it deploys (the VPC option looks up Availability Zones there); without credentials, as in
+# tests and CI, it stays environment-agnostic.
+account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
+QueueStack(app, settings=settings, env=cdk.Environment(account=account, region=region) if account and region else None)
 add_checks(app)
 app.synth()

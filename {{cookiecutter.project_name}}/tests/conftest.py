@@ -22,9 +22,16 @@ PROJECT = Path(__file__).resolve().parent.parent
 class Synthesized:
     """The cloud assembly of one synth with the cdk-nag checks on, and easy access to its stack template."""
 
-    def __init__(self, settings: Settings, outdir: Path) -> None:
-        app = cdk.App(outdir=str(outdir))
-        self.stack = QueueStack(app, settings=settings)
+    def __init__(
+        self,
+        settings: Settings,
+        outdir: Path,
+        *,
+        env: cdk.Environment | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        app = cdk.App(outdir=str(outdir), context=context)
+        self.stack = QueueStack(app, settings=settings, env=env)
         add_checks(app)
         self.assembly = app.synth()  # raises if a check reports an unacknowledged finding
         self.outdir = outdir

@@ -72,6 +72,17 @@ def test_alarms_are_named_for_the_stack_and_what_they_watch(synthesized, answers
     assert found == expected
 
 
+def test_every_alarm_evaluates_one_minute_periods(synthesized):
+    """A math expression's own period (5 minutes unless set) silently overrides its metrics' periods."""
+    for name, alarm in alarms(synthesized).items():
+        periods = (
+            [alarm["Period"]]
+            if "Period" in alarm
+            else [m["MetricStat"]["Period"] for m in alarm["Metrics"] if "MetricStat" in m]
+        )
+        assert set(periods) == {60}, name
+
+
 def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synthesized):
     topic_id = synthesized.only_id("AWS::SNS::Topic")
     for alarm in alarms(synthesized).values():

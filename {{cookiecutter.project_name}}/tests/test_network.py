@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from {{ cookiecutter.__package_name }}.stack import QueueStack
+from conftest import Synthesized
 
 
 def test_vpc_resources_exist_exactly_when_asked(synthesized, settings):
@@ -68,19 +69,21 @@ EXTENSION = f"arn:aws:lambda:{REGION}:464622532012:layer:Datadog-Extension-ARM:6
 
 @pytest.fixture(scope="module")
 def deployed_in_a_known_region(settings, tmp_path_factory) -> dict:
-    """The stack as `cdk deploy` with credentials synthesizes it: account and region known, the CDK's lookups answered
-    (as cdk.context.json would), a VPC, and an extension layer (an observability agent that calls its vendor)."""
-    app = cdk.App(
-        outdir=str(tmp_path_factory.mktemp("cdk.out.region")),
+    """The stack as `cdk deploy` with credentials synthesizes it, cdk-nag checks included: account and region known,
+    the CDK's lookups answered (as cdk.context.json would), a VPC, and an extension layer (an observability agent
+    that calls its vendor)."""
+    in_vpc = dataclasses.replace(settings, worker_vpc="new", worker_extension_layer_arns=(EXTENSION,))
+    synthesized = Synthesized(
+        in_vpc,
+        tmp_path_factory.mktemp("cdk.out.region"),
+        env=cdk.Environment(account=ACCOUNT, region=REGION),
         context={
             f"availability-zones:account={ACCOUNT}:region={REGION}": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
             f"endpoint-service-availability-zones:account={ACCOUNT}:region={REGION}"
             f":serviceName=com.amazonaws.{REGION}.xray": XRAY_ZONES,
         },
     )
-    in_vpc = dataclasses.replace(settings, worker_vpc="new", worker_extension_layer_arns=(EXTENSION,))
-    stack = QueueStack(app, settings=in_vpc, env=cdk.Environment(account=ACCOUNT, region=REGION))
-    return Template.from_stack(stack).to_json()
+    return synthesized.json
 
 
 def subnets_of(template: dict, ids: list) -> set[str]:

@@ -14,7 +14,8 @@ from constructs import Construct
 from .encryption import log_group
 from .settings import Settings
 
-# $context variables that HTTP, REST and WebSocket APIs all provide; integration.* tells why SQS refused a message.
+# $context variables that HTTP, REST and WebSocket APIs all provide (API Gateway guide, "logging variables" of each
+# API type: WebSocket APIs document integration.error/status/latency too); integration.* tells why SQS refused.
 COMMON_FIELDS = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",

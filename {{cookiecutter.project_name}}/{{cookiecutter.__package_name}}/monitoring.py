@@ -41,10 +41,10 @@ class ApiMetrics:
     def of(cls, api: apigwv2.HttpApi | apigw.RestApi) -> ApiMetrics:
         """HTTP and REST APIs offer the four metrics under the same method names."""
         return cls(
-            requests=api.metric_count(label="Requests"),
-            client_errors=api.metric_client_error(label="4xx"),
-            server_errors=api.metric_server_error(label="5xx"),
-            latency=api.metric_latency(label="Latency"),
+            requests=api.metric_count(label="Requests", period=PERIOD),
+            client_errors=api.metric_client_error(label="4xx", period=PERIOD),
+            server_errors=api.metric_server_error(label="5xx", period=PERIOD),
+            latency=api.metric_latency(label="Latency", period=PERIOD),
             failures="The API answered 5xx: the message was not queued (integrationError in the access logs says why).",
         )
 
@@ -106,7 +106,10 @@ class Monitoring(Construct):
                 settings,
                 "dlq-new-messages",
                 cloudwatch.MathExpression(
-                    expression="DIFF(depth)", using_metrics={"depth": dlq_depth}, label="New dead-letter messages"
+                    expression="DIFF(depth)",
+                    using_metrics={"depth": dlq_depth},
+                    label="New dead-letter messages",
+                    period=PERIOD,  # a math expression's own period (default 5 minutes) overrides its metrics'
                 ),
                 threshold=1,
                 evaluation_periods=2,  # DIFF needs the minute before

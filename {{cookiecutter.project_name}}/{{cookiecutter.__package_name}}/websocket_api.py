@@ -17,8 +17,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from .access_logs import StageAccessLogs, access_log_group
-from .checks import acknowledge
-from .monitoring import ApiMetrics
+from .checks import acknowledge, finding_resource
+from .monitoring import PERIOD, ApiMetrics
 from .queue import QueueWithDeadLetter
 from .service_integration import FORM_CONTENT_TYPE, account_logging_role, send_message_role, send_message_template
 from .settings import Settings
@@ -110,6 +110,7 @@ class WebSocketIngestApi(Construct):
                     "execution": self.stage.metric("ExecutionError", statistic="Sum"),
                 },
                 label="IntegrationError + ExecutionError",
+                period=PERIOD,
             ),
             latency=self.stage.metric("IntegrationLatency", statistic="Average", label="IntegrationLatency"),
             failures="Frames were not queued: SQS refused them (IntegrationError) or API Gateway could not call SQS "
@@ -134,8 +135,7 @@ class WebSocketIngestApi(Construct):
         worker.function.node.add_dependency(policy)  # the first batch may reply as soon as the function exists
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
-            f"<{Stack.of(self).get_logical_id(self.api.node.default_child)}>/{self.stage.stage_name}/POST/@connections/*]",
+            f"AwsSolutions-IAM5[Resource::{finding_resource(self, connections)}]",
             "The worker replies to whichever client sent a message; connection ids exist only at run time, so the "
             "resource is every connection of this API's stage, POST (reply) only.",
         )
