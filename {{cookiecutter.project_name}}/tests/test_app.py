@@ -1,12 +1,12 @@
-"""app.py end to end, as `cdk synth -c key=value` runs it: the CLI hands context to the app in CDK_CONTEXT_JSON."""
+"""app.py end to end, as `cdk synth -c key=value` runs it: context keys reach the settings, then the stack."""
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
+import runpy
 
+import aws_cdk as cdk
 import pytest
 
 from conftest import PROJECT
@@ -17,12 +17,16 @@ LAYER = "arn:aws:lambda:eu-central-1:123456789012:layer:my-powertools:3"
 
 @pytest.fixture(scope="module")
 def with_context(answers, tmp_path_factory) -> dict:
-    """The template app.py writes with `-c stage=qa -c powertools_layer_arn=...`."""
+    """The template app.py writes with `-c stage=qa -c powertools_layer_arn=...`. It runs in this process (one synth,
+    no second interpreter), so the context reaches its App as the CLI's CDK_CONTEXT_JSON would."""
     outdir = tmp_path_factory.mktemp("cdk.out.context")
     context = {"stage": OTHER_STAGE, "powertools_layer_arn": LAYER}
-    env = os.environ | {"CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
-    run = subprocess.run([sys.executable, "app.py"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    app_of_the_cli = functools.partial(cdk.App, outdir=str(outdir), context=context)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cdk, "App", app_of_the_cli)
+        for variable in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+            patch.delenv(variable, raising=False)
+        runpy.run_path(str(PROJECT / "app.py"), run_name="__main__")
     stack = f"{answers['project_name']}-{OTHER_STAGE}-queue-stack"
     return json.loads((outdir / f"{stack}.template.json").read_text())
 

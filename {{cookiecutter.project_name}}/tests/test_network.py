@@ -6,9 +6,7 @@ import dataclasses
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
-from {{ cookiecutter.__package_name }}.stack import QueueStack
 from conftest import Synthesized
 
 
@@ -63,6 +61,7 @@ def test_worker_may_manage_its_network_interfaces_only_in_a_vpc(synthesized, set
 
 
 ACCOUNT, REGION = "111122223333", "eu-west-1"
+ZONES = ("eu-west-1a", "eu-west-1b")  # named in settings
 XRAY_ZONES = ["eu-west-1b", "eu-west-1c"]  # as if the region's X-Ray endpoint service were not offered in 1a
 EXTENSION = f"arn:aws:lambda:{REGION}:464622532012:layer:Datadog-Extension-ARM:65"
 
@@ -70,9 +69,11 @@ EXTENSION = f"arn:aws:lambda:{REGION}:464622532012:layer:Datadog-Extension-ARM:6
 @pytest.fixture(scope="module")
 def deployed_in_a_known_region(settings, tmp_path_factory) -> dict:
     """The stack as `cdk deploy` with credentials synthesizes it, cdk-nag checks included: account and region known,
-    the CDK's lookups answered (as cdk.context.json would), a VPC, and an extension layer (an observability agent
-    that calls its vendor)."""
-    in_vpc = dataclasses.replace(settings, worker_vpc="new", worker_extension_layer_arns=(EXTENSION,))
+    the CDK's lookups answered (as cdk.context.json would), a VPC in two named zones, and an extension layer (an
+    observability agent that calls its vendor)."""
+    in_vpc = dataclasses.replace(
+        settings, worker_vpc="new", worker_availability_zones=ZONES, worker_extension_layer_arns=(EXTENSION,)
+    )
     synthesized = Synthesized(
         in_vpc,
         tmp_path_factory.mktemp("cdk.out.region"),
@@ -86,42 +87,35 @@ def deployed_in_a_known_region(settings, tmp_path_factory) -> dict:
     return synthesized.json
 
 
-def subnets_of(template: dict, ids: list) -> set[str]:
-    return {template["Resources"][ref["Ref"]]["Properties"]["AvailabilityZone"] for ref in ids}
+def resources(template: dict, resource_type: str) -> list[dict]:
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == resource_type]
+
+
+def zones_of(template: dict, subnet_ids: list) -> set[str]:
+    return {template["Resources"][ref["Ref"]]["Properties"]["AvailabilityZone"] for ref in subnet_ids}
+
+
+def test_the_worker_runs_in_the_zones_named_in_settings(deployed_in_a_known_region):
+    [function] = resources(deployed_in_a_known_region, "AWS::Lambda::Function")
+    assert zones_of(deployed_in_a_known_region, function["VpcConfig"]["SubnetIds"]) == set(ZONES)
 
 
 def test_in_a_known_region_the_xray_endpoint_is_placed_only_where_it_is_offered(deployed_in_a_known_region):
-    template = deployed_in_a_known_region
-    [endpoint] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
-    assert subnets_of(template, endpoint["SubnetIds"]) <= set(XRAY_ZONES)
-    [function] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(subnets_of(template, function["VpcConfig"]["SubnetIds"])) == 2  # two zones, named, not looked up later
+    [endpoint] = resources(deployed_in_a_known_region, "AWS::EC2::VPCEndpoint")
+    assert zones_of(deployed_in_a_known_region, endpoint["SubnetIds"]) == set(ZONES) & set(XRAY_ZONES)
 
 
 def test_an_extension_layer_gets_a_way_out_to_its_vendor(deployed_in_a_known_region):
     template = deployed_in_a_known_region
-    assert [r for r in template["Resources"].values() if r["Type"] == "AWS::EC2::NatGateway"]
-    [function] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert resources(template, "AWS::EC2::NatGateway")
+    [function] = resources(template, "AWS::Lambda::Function")
     assert EXTENSION in function["Layers"]
-    routes = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Route"]
+    routes = resources(template, "AWS::EC2::Route")
     worker_route_tables = {
-        a["Properties"]["RouteTableId"]["Ref"]
-        for a in template["Resources"].values()
-        if a["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
-        and a["Properties"]["SubnetId"] in function["VpcConfig"]["SubnetIds"]
+        a["RouteTableId"]["Ref"]
+        for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation")
+        if a["SubnetId"] in function["VpcConfig"]["SubnetIds"]
     }
-    assert all(
-        any(r["RouteTableId"] == {"Ref": table} and "NatGatewayId" in r for r in routes)
-        for table in worker_route_tables
-    )
-
-
-def test_availability_zones_named_in_settings_are_used_as_given(settings):
-    app = cdk.App()
-    zones = ("eu-west-1b", "eu-west-1c")
-    chosen = dataclasses.replace(settings, worker_vpc="new", worker_availability_zones=zones)
-    template = Template.from_stack(QueueStack(app, settings=chosen)).to_json()
-    found = {
-        r["Properties"]["AvailabilityZone"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"
-    }
-    assert found == set(zones)
+    assert worker_route_tables
+    for table in worker_route_tables:
+        assert any(r["RouteTableId"] == {"Ref": table} and "NatGatewayId" in r for r in routes), table
