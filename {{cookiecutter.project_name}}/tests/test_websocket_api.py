@@ -4,7 +4,6 @@ and a worker that may reply to this API's connections only."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
 from conftest import (
@@ -13,20 +12,7 @@ from conftest import (
     assert_may_only_send_to_the_queue,
     assert_throttled_as_asked,
 )
-
-
-def flat(value: Any) -> str:
-    """A CloudFormation string with its references written as <LogicalId>, <AWS::Region>, <LogicalId.Attribute>."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(flat(part) for part in parts)
-    raise AssertionError(f"unexpected CloudFormation value: {value}")
+from policies import ACCOUNT, REGION, resolve
 
 
 def routes(synthesized) -> dict[str, dict]:
@@ -36,8 +22,8 @@ def routes(synthesized) -> dict[str, dict]:
 
 
 def integration_of(synthesized, route_key: str) -> dict:
-    target = flat(routes(synthesized)[route_key]["Target"])
-    logical_id = target.removeprefix("integrations/<").removesuffix(">")
+    target = resolve(routes(synthesized)[route_key]["Target"])
+    logical_id = target.removeprefix("integrations/<Ref ").removesuffix(">")
     return synthesized.json["Resources"][logical_id]["Properties"]
 
 
@@ -68,9 +54,8 @@ def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthe
     integration = integration_of(synthesized, "$default")
     assert integration["IntegrationType"] == "AWS"
     assert integration["IntegrationMethod"] == "POST"
-    assert flat(integration["IntegrationUri"]) == (
-        "arn:<AWS::Partition>:apigateway:<AWS::Region>:sqs:path/<AWS::AccountId>/"
-        f"<{synthesized.queue_id(settings.queue_name)}.QueueName>"
+    assert resolve(integration["IntegrationUri"]) == (
+        f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/<{synthesized.queue_id(settings.queue_name)}.QueueName>"
     )
     assert integration["RequestParameters"] == {
         "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
@@ -126,11 +111,10 @@ def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, sett
     function = synthesized.only("AWS::Lambda::Function")
     role_id = function["Role"]["Fn::GetAtt"][0]
     manage = [s for s in statements_of(synthesized, role_id) if "execute-api" in json.dumps(s["Action"])]
-    assert [(s["Action"], flat(s["Resource"])) for s in manage] == [
+    assert [(s["Action"], resolve(s["Resource"])) for s in manage] == [
         (
             "execute-api:ManageConnections",
-            f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api_id}>"
-            f"/{settings.stage}/POST/@connections/*",
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:<Ref {api_id}>/{settings.stage}/POST/@connections/*",
         )
     ]
 
@@ -139,12 +123,12 @@ def test_worker_is_told_the_connections_endpoint_of_this_stage(synthesized, sett
     api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     function = synthesized.only("AWS::Lambda::Function")
     endpoint = function["Environment"]["Variables"][CONNECTIONS_ENDPOINT_VARIABLE]
-    assert flat(endpoint) == f"https://<{api_id}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
+    assert resolve(endpoint) == f"https://<Ref {api_id}>.execute-api.{REGION}.amazonaws.com/{settings.stage}"
 
 
 def test_stack_outputs_the_websocket_url(synthesized, settings):
     api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     outputs = synthesized.json["Outputs"]
-    url = f"wss://<{api_id}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{settings.stage}"
-    assert flat(outputs["WebSocketUrl"]["Value"]) == url
-    assert flat(outputs["MessagesUrl"]["Value"]) == url
+    url = f"wss://<Ref {api_id}>.execute-api.{REGION}.amazonaws.com/{settings.stage}"
+    assert resolve(outputs["WebSocketUrl"]["Value"]) == url
+    assert resolve(outputs["MessagesUrl"]["Value"]) == url

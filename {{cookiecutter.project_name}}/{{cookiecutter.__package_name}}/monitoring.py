@@ -89,12 +89,12 @@ class Monitoring(Construct):
                 "the dashboard, and a DLQ of alarm notices would itself need watching.",
             )
 
+        self.prefix = settings.prefix
         self.alarm_names: list[str] = []
         queue, dlq = queues.queue, queues.dead_letter_queue
         dlq_depth = dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
         self.alarms = [
             self._alarm(
-                settings,
                 "dlq-not-empty",
                 dlq_depth,
                 threshold=1,
@@ -103,7 +103,6 @@ class Monitoring(Construct):
             # A dead-lettered message is not counted in the DLQ's NumberOfMessagesSent, and the not-empty alarm stays
             # in ALARM (silent) while older messages wait: this one notifies each time the depth grows.
             self._alarm(
-                settings,
                 "dlq-new-messages",
                 cloudwatch.MathExpression(
                     expression="DIFF(depth)",
@@ -116,7 +115,6 @@ class Monitoring(Construct):
                 description=f"New messages were dead-lettered to {settings.dlq_name} in the last minute.",
             ),
             self._alarm(
-                settings,
                 "oldest-message-too-old",
                 queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
                 threshold=settings.oldest_message_alarm_seconds,
@@ -124,20 +122,18 @@ class Monitoring(Construct):
                 "(or half the queue's retention).",
             ),
             self._alarm(
-                settings,
                 "worker-errors",
                 worker.metric_errors(period=PERIOD, statistic="Sum"),
                 threshold=1,
                 description="Worker invocations failed (a whole batch failed, a timeout or a crash).",
             ),
             self._alarm(
-                settings,
                 "worker-throttles",
                 worker.metric_throttles(period=PERIOD, statistic="Sum"),
                 threshold=1,
                 description="Worker invocations were throttled (account concurrency exhausted).",
             ),
-            self._alarm(settings, "api-errors", api.server_errors, threshold=1, description=api.failures),
+            self._alarm("api-errors", api.server_errors, threshold=1, description=api.failures),
         ]
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(self.topic))
@@ -198,7 +194,6 @@ class Monitoring(Construct):
 
     def _alarm(
         self,
-        settings: Settings,
         what: str,
         metric: cloudwatch.IMetric,
         *,
@@ -207,7 +202,7 @@ class Monitoring(Construct):
         evaluation_periods: int = 1,
     ) -> cloudwatch.Alarm:
         """An alarm named `{prefix}-{what}`: the name is what a notification shows first."""
-        self.alarm_names.append(f"{settings.prefix}-{what}")
+        self.alarm_names.append(f"{self.prefix}-{what}")
         return metric.create_alarm(
             self,
             "".join(part.capitalize() for part in what.split("-")),
