@@ -10,8 +10,8 @@ from conftest import (
 )
 
 
-def test_api_carries_the_design_name(synthesized, settings):
-    assert synthesized.only("AWS::ApiGatewayV2::Api")["Name"] == settings.api_name
+def test_api_carries_the_design_name(synthesized, expected):
+    assert synthesized.only("AWS::ApiGatewayV2::Api")["Name"] == expected.api_name
 
 
 def test_post_messages_is_the_only_route_and_it_sends_to_sqs(synthesized):
@@ -23,9 +23,9 @@ def test_post_messages_is_the_only_route_and_it_sends_to_sqs(synthesized):
     assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
 
 
-def test_the_whole_request_body_becomes_the_message_body(synthesized, settings):
+def test_the_whole_request_body_becomes_the_message_body(synthesized, expected):
     parameters = synthesized.only("AWS::ApiGatewayV2::Integration")["RequestParameters"]
-    assert parameters["QueueUrl"] == {"Ref": synthesized.queue_id(settings.queue_name)}
+    assert parameters["QueueUrl"] == {"Ref": synthesized.queue_id(expected.queue_name)}
     assert parameters["MessageBody"] == "$request.body"
 
 
@@ -41,16 +41,16 @@ def test_route_authorization_follows_api_auth(synthesized, settings):
     assert route["AuthorizationType"] == AUTHORIZATION_TYPE[settings.api_auth]
 
 
-def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, settings):
+def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, expected):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
     assert stage["AutoDeploy"] is True
-    assert_throttled_as_asked(stage["DefaultRouteSettings"], settings)
+    assert_throttled_as_asked(stage["DefaultRouteSettings"], expected)
 
 
-def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
-    assert_json_access_logs(synthesized, settings, synthesized.only("AWS::ApiGatewayV2::Stage")["AccessLogSettings"])
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, expected):
+    assert_json_access_logs(synthesized, expected, synthesized.only("AWS::ApiGatewayV2::Stage")["AccessLogSettings"])
 
 
-def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+def test_integration_role_may_only_send_to_this_queue(synthesized, expected):
     integration = synthesized.only("AWS::ApiGatewayV2::Integration")
-    assert_may_only_send_to_the_queue(synthesized, settings, integration["CredentialsArn"]["Fn::GetAtt"][0])
+    assert_may_only_send_to_the_queue(synthesized, expected, integration["CredentialsArn"]["Fn::GetAtt"][0])

@@ -125,8 +125,8 @@ def test_alarm_email_is_subscribed_exactly_when_given(synthesized, answers):
     assert [s["Endpoint"] for s in subscriptions if s["Protocol"] == "email"] == expected
 
 
-def test_dead_letter_alarms_watch_the_dlq_for_any_message_and_for_new_ones(synthesized, settings, prefix):
-    dlq_name = {"Fn::GetAtt": [synthesized.queue_id(settings.dlq_name), "QueueName"]}
+def test_dead_letter_alarms_watch_the_dlq_for_any_message_and_for_new_ones(synthesized, prefix, expected):
+    dlq_name = {"Fn::GetAtt": [synthesized.queue_id(expected.dlq_name), "QueueName"]}
     not_empty = alarms(synthesized)[f"{prefix}-dlq-not-empty"]
     assert not_empty["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
     assert (not_empty["Threshold"], not_empty["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")

@@ -11,33 +11,33 @@ def queues_by_name(synthesized):
     return {r["Properties"]["QueueName"]: (lid, r) for lid, r in synthesized.resources("AWS::SQS::Queue").items()}
 
 
-def test_queue_and_dead_letter_queue_carry_the_design_names(synthesized, settings):
-    assert set(queues_by_name(synthesized)) == {settings.queue_name, settings.dlq_name}
+def test_queue_and_dead_letter_queue_carry_the_design_names(synthesized, expected):
+    assert set(queues_by_name(synthesized)) == {expected.queue_name, expected.dlq_name}
 
 
-def test_queue_keeps_messages_for_the_retention_asked(synthesized, settings):
-    _, queue = queues_by_name(synthesized)[settings.queue_name]
-    assert queue["Properties"]["MessageRetentionPeriod"] == settings.queue_retention_days * DAY
+def test_queue_keeps_messages_for_the_retention_asked(synthesized, expected):
+    _, queue = queues_by_name(synthesized)[expected.queue_name]
+    assert queue["Properties"]["MessageRetentionPeriod"] == expected.retention_seconds
 
 
-def test_dead_letter_queue_keeps_messages_fourteen_days(synthesized, settings):
-    _, dlq = queues_by_name(synthesized)[settings.dlq_name]
+def test_dead_letter_queue_keeps_messages_fourteen_days(synthesized, expected):
+    _, dlq = queues_by_name(synthesized)[expected.dlq_name]
     assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * DAY
 
 
-def test_queue_redrives_to_the_dead_letter_queue_after_dlq_retries_receives(synthesized, settings):
-    dlq_id, _ = queues_by_name(synthesized)[settings.dlq_name]
-    _, queue = queues_by_name(synthesized)[settings.queue_name]
+def test_queue_redrives_to_the_dead_letter_queue_after_dlq_retries_receives(synthesized, expected):
+    dlq_id, _ = queues_by_name(synthesized)[expected.dlq_name]
+    _, queue = queues_by_name(synthesized)[expected.queue_name]
     assert queue["Properties"]["RedrivePolicy"] == {
         "deadLetterTargetArn": arn_of(dlq_id),
-        "maxReceiveCount": settings.dlq_retries,
+        "maxReceiveCount": expected.max_receive_count,
     }
 
 
-def test_visibility_timeout_is_six_worker_timeouts_plus_the_batching_window(synthesized, settings):
-    _, queue = queues_by_name(synthesized)[settings.queue_name]
+def test_visibility_timeout_is_six_worker_timeouts_plus_the_batching_window(synthesized, expected):
+    _, queue = queues_by_name(synthesized)[expected.queue_name]
     visibility = queue["Properties"]["VisibilityTimeout"]
-    assert visibility == 6 * settings.worker_timeout_seconds + settings.batching_window_seconds
+    assert visibility == 6 * expected.worker_timeout + expected.batching_window
     assert visibility >= synthesized.only("AWS::Lambda::Function")["Timeout"] * 6
 
 
@@ -102,16 +102,16 @@ def test_fifo_queues_run_in_high_throughput_mode(synthesized, answers):
         assert sends_per_second(queue) == expected, name
 
 
-def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_before_it_expires(synthesized, settings):
+def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_before_it_expires(synthesized, expected):
     """Each failed receive hides the message for a visibility timeout; after maxReceiveCount of them SQS moves it.
     If that took as long as the retention, the message would expire in the queue and be lost."""
-    _, queue = queues_by_name(synthesized)[settings.queue_name]
+    _, queue = queues_by_name(synthesized)[expected.queue_name]
     properties = queue["Properties"]
     budget = properties["VisibilityTimeout"] * properties["RedrivePolicy"]["maxReceiveCount"]
     assert budget < properties["MessageRetentionPeriod"]
 
 
-def test_queues_and_key_outlive_destroy_only_on_prod_like_stages(synthesized, settings):
+def test_queues_and_key_outlive_destroy_only_on_prod_like_stages(synthesized, expected):
     stateful = {**synthesized.resources("AWS::SQS::Queue"), **synthesized.resources("AWS::KMS::Key")}
-    expected = "Retain" if settings.prod_like else "Delete"
+    expected = "Retain" if expected.prod_like else "Delete"
     assert {resource["DeletionPolicy"] for resource in stateful.values()} == {expected}

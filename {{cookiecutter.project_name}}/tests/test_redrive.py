@@ -144,7 +144,7 @@ def test_a_failed_move_task_reports_its_reason():
         redrive.move_task(sqs, QUEUES, report=lambda line: None, sleep=lambda s: None)
 
 
-def test_a_refused_move_task_exits_non_zero(local_sqs, settings, monkeypatch, capsys):
+def test_a_refused_move_task_exits_non_zero(local_sqs, monkeypatch, capsys):
     def refuse(**kwargs):
         raise redrive.ClientError(
             {"Error": {"Code": "UnsupportedOperation", "Message": "no move tasks here"}}, "StartMessageMoveTask"

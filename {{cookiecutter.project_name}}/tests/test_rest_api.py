@@ -23,9 +23,9 @@ def integration(synthesized):
     return method(synthesized)["Integration"]
 
 
-def test_api_carries_the_design_name_and_is_regional(synthesized, settings):
+def test_api_carries_the_design_name_and_is_regional(synthesized, expected):
     api = synthesized.only("AWS::ApiGateway::RestApi")
-    assert api["Name"] == settings.api_name
+    assert api["Name"] == expected.api_name
     assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
 
 
@@ -40,7 +40,7 @@ def test_post_messages_is_the_only_method(synthesized):
     assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
 
 
-def test_the_method_posts_to_this_queue_through_the_sqs_service_integration(synthesized, settings):
+def test_the_method_posts_to_this_queue_through_the_sqs_service_integration(synthesized, expected):
     assert integration(synthesized)["Type"] == "AWS"
     assert integration(synthesized)["IntegrationHttpMethod"] == "POST"
     assert integration(synthesized)["Uri"] == {
@@ -54,7 +54,7 @@ def test_the_method_posts_to_this_queue_through_the_sqs_service_integration(synt
                 ":sqs:path/",
                 {"Ref": "AWS::AccountId"},
                 "/",
-                {"Fn::GetAtt": [synthesized.queue_id(settings.queue_name), "QueueName"]},
+                {"Fn::GetAtt": [synthesized.queue_id(expected.queue_name), "QueueName"]},
             ],
         ]
     }
@@ -130,12 +130,12 @@ def test_method_authorization_follows_api_auth(synthesized, settings):
     assert method(synthesized)["AuthorizationType"] == AUTHORIZATION_TYPE[settings.api_auth]
 
 
-def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, settings):
+def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, expected):
     stage = synthesized.only("AWS::ApiGateway::Stage")
-    assert stage["StageName"] == settings.stage
+    assert stage["StageName"] == expected.stage
     [defaults] = stage["MethodSettings"]
     assert (defaults["HttpMethod"], defaults["ResourcePath"]) == ("*", "/*")
-    assert_throttled_as_asked(defaults, settings)
+    assert_throttled_as_asked(defaults, expected)
 
 
 def test_stage_is_traced_and_logs_executions_without_bodies(synthesized):
@@ -146,12 +146,12 @@ def test_stage_is_traced_and_logs_executions_without_bodies(synthesized):
     assert defaults["DataTraceEnabled"] is False
 
 
-def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
-    assert_json_access_logs(synthesized, settings, synthesized.only("AWS::ApiGateway::Stage")["AccessLogSetting"])
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, expected):
+    assert_json_access_logs(synthesized, expected, synthesized.only("AWS::ApiGateway::Stage")["AccessLogSetting"])
 
 
-def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
-    assert_may_only_send_to_the_queue(synthesized, settings, integration(synthesized)["Credentials"]["Fn::GetAtt"][0])
+def test_integration_role_may_only_send_to_this_queue(synthesized, expected):
+    assert_may_only_send_to_the_queue(synthesized, expected, integration(synthesized)["Credentials"]["Fn::GetAtt"][0])
 
 
 def test_execution_logs_use_the_account_cloudwatch_role_which_outlives_the_stack(synthesized):
@@ -172,10 +172,10 @@ def test_messages_url_output_is_the_stage_url_of_the_messages_resource(synthesiz
     assert parts[-2:] == [ref(stage_id), "/messages"]
 
 
-def test_execution_logs_go_to_a_log_group_of_this_stack_made_before_the_stage(synthesized, settings):
+def test_execution_logs_go_to_a_log_group_of_this_stack_made_before_the_stage(synthesized, expected):
     """API Gateway would make `API-Gateway-Execution-Logs_<api-id>/<stage>` itself: no retention, never deleted."""
     api_id = synthesized.only_id("AWS::ApiGateway::RestApi")
-    name = {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{settings.stage}"]]}
+    name = {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{expected.stage}"]]}
     log_group_id = synthesized.named("AWS::Logs::LogGroup", "LogGroupName", name)
     [stage] = synthesized.resources("AWS::ApiGateway::Stage").values()
     assert log_group_id in stage["DependsOn"]

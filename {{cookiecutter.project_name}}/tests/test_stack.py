@@ -7,16 +7,16 @@ import json
 from cfnlint.api import lint_all
 
 
-def test_stack_carries_the_design_name(synthesized, settings):
-    assert synthesized.stack.stack_name == settings.stack_name
-    assert synthesized.template_path.name == f"{settings.stack_name}.template.json"
+def test_stack_carries_the_design_name(synthesized, expected):
+    assert synthesized.stack.stack_name == expected.stack_name
+    assert synthesized.template_path.name == f"{expected.stack_name}.template.json"
 
 
-def test_only_prod_like_stages_are_termination_protected(synthesized, settings):
-    assert synthesized.stack.termination_protection is settings.prod_like
+def test_only_prod_like_stages_are_termination_protected(synthesized, expected):
+    assert synthesized.stack.termination_protection is expected.prod_like
     manifest = json.loads((synthesized.outdir / "manifest.json").read_text())
-    properties = manifest["artifacts"][settings.stack_name]["properties"]
-    assert properties.get("terminationProtection", False) is settings.prod_like
+    properties = manifest["artifacts"][expected.stack_name]["properties"]
+    assert properties.get("terminationProtection", False) is expected.prod_like
 
 
 def test_checks_ran_and_left_no_unacknowledged_finding(synthesized):
@@ -28,12 +28,12 @@ def test_checks_ran_and_left_no_unacknowledged_finding(synthesized):
         assert plugin["conclusion"] == "success"
 
 
-def test_every_acknowledgement_is_narrow_and_explained(synthesized, settings):
+def test_every_acknowledgement_is_narrow_and_explained(synthesized, expected):
     report = json.loads((synthesized.outdir / "validation-report.json").read_text())
     acknowledged = [s for plugin in report["pluginReports"] for s in plugin["suppressedViolations"]]
     for finding in acknowledged:
         assert len(finding["reason"]) >= 60, finding["ruleName"]
-        assert finding["acknowledgedAt"] != settings.stack_name, f"stack-wide acknowledgement: {finding['ruleName']}"
+        assert finding["acknowledgedAt"] != expected.stack_name, f"stack-wide acknowledgement: {finding['ruleName']}"
 
 
 def test_cfn_lint_reports_no_error(synthesized):

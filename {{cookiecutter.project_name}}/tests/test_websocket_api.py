@@ -31,9 +31,9 @@ def statements_of(synthesized, role_id: str) -> list[dict]:
     return [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
 
 
-def test_api_is_a_websocket_api_with_the_design_name(synthesized, settings):
+def test_api_is_a_websocket_api_with_the_design_name(synthesized, expected):
     api = synthesized.only("AWS::ApiGatewayV2::Api")
-    assert api["Name"] == settings.api_name
+    assert api["Name"] == expected.api_name
     assert api["ProtocolType"] == "WEBSOCKET"
 
 
@@ -50,12 +50,12 @@ def test_connect_and_disconnect_are_accepted_by_mock_integrations(synthesized):
     assert synthesized.resources("AWS::Lambda::Permission") == {}  # no Lambda in the request path
 
 
-def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthesized, settings):
+def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthesized, expected):
     integration = integration_of(synthesized, "$default")
     assert integration["IntegrationType"] == "AWS"
     assert integration["IntegrationMethod"] == "POST"
     assert resolve(integration["IntegrationUri"]) == (
-        f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/<{synthesized.queue_id(settings.queue_name)}.QueueName>"
+        f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/<{synthesized.queue_id(expected.queue_name)}.QueueName>"
     )
     assert integration["RequestParameters"] == {
         "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
@@ -77,20 +77,20 @@ def test_only_connect_is_authorized_as_api_auth_asks(synthesized, settings):
     assert authorization == {"$connect": expected, "$disconnect": "NONE", "$default": "NONE"}
 
 
-def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, settings):
+def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, expected):
     stage = synthesized.only("AWS::ApiGatewayV2::Stage")
-    assert stage["StageName"] == settings.stage
+    assert stage["StageName"] == expected.stage
     assert stage["AutoDeploy"] is True
-    assert_throttled_as_asked(stage["DefaultRouteSettings"], settings)
+    assert_throttled_as_asked(stage["DefaultRouteSettings"], expected)
 
 
-def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, settings):
-    assert_json_access_logs(synthesized, settings, synthesized.only("AWS::ApiGatewayV2::Stage")["AccessLogSettings"])
+def test_access_logs_are_json_lines_in_their_own_log_group(synthesized, expected):
+    assert_json_access_logs(synthesized, expected, synthesized.only("AWS::ApiGatewayV2::Stage")["AccessLogSettings"])
 
 
-def test_integration_role_may_only_send_to_this_queue(synthesized, settings):
+def test_integration_role_may_only_send_to_this_queue(synthesized, expected):
     role_id = integration_of(synthesized, "$default")["CredentialsArn"]["Fn::GetAtt"][0]
-    assert_may_only_send_to_the_queue(synthesized, settings, role_id)
+    assert_may_only_send_to_the_queue(synthesized, expected, role_id)
 
 
 def test_stage_is_created_after_the_account_logging_role_is_set(synthesized):
@@ -106,7 +106,7 @@ def test_stage_is_created_after_the_account_logging_role_is_set(synthesized):
     assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"
 
 
-def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, settings):
+def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, expected):
     api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     function = synthesized.only("AWS::Lambda::Function")
     role_id = function["Role"]["Fn::GetAtt"][0]
@@ -114,21 +114,21 @@ def test_worker_may_post_to_the_connections_of_this_stage_only(synthesized, sett
     assert [(s["Action"], resolve(s["Resource"])) for s in manage] == [
         (
             "execute-api:ManageConnections",
-            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:<Ref {api_id}>/{settings.stage}/POST/@connections/*",
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:<Ref {api_id}>/{expected.stage}/POST/@connections/*",
         )
     ]
 
 
-def test_worker_is_told_the_connections_endpoint_of_this_stage(synthesized, settings):
+def test_worker_is_told_the_connections_endpoint_of_this_stage(synthesized, expected):
     api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     function = synthesized.only("AWS::Lambda::Function")
     endpoint = function["Environment"]["Variables"][CONNECTIONS_ENDPOINT_VARIABLE]
-    assert resolve(endpoint) == f"https://<Ref {api_id}>.execute-api.{REGION}.amazonaws.com/{settings.stage}"
+    assert resolve(endpoint) == f"https://<Ref {api_id}>.execute-api.{REGION}.amazonaws.com/{expected.stage}"
 
 
-def test_stack_outputs_the_websocket_url(synthesized, settings):
+def test_stack_outputs_the_websocket_url(synthesized, expected):
     api_id = synthesized.only_id("AWS::ApiGatewayV2::Api")
     outputs = synthesized.json["Outputs"]
-    url = f"wss://<Ref {api_id}>.execute-api.{REGION}.amazonaws.com/{settings.stage}"
+    url = f"wss://<Ref {api_id}>.execute-api.{REGION}.amazonaws.com/{expected.stage}"
     assert resolve(outputs["WebSocketUrl"]["Value"]) == url
     assert resolve(outputs["MessagesUrl"]["Value"]) == url

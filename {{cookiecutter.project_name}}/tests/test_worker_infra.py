@@ -13,9 +13,9 @@ from conftest import arn_of
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, settings):
+def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, settings, expected):
     function = synthesized.only("AWS::Lambda::Function")
-    assert function["FunctionName"] == settings.worker_name
+    assert function["FunctionName"] == expected.worker_name
     assert function["Runtime"] == WORKER_RUNTIME
     assert function["Architectures"] == ["arm64"]
     expected = {"websocket": "replies.lambda_handler"}.get(settings.api_flavour, "handler.lambda_handler")
@@ -29,10 +29,10 @@ def test_worker_entry_point_exists_in_the_worker_code(synthesized, monkeypatch):
     assert callable(getattr(importlib.import_module(module_name), function_name))
 
 
-def test_worker_timeout_and_memory_are_as_asked(synthesized, settings):
+def test_worker_timeout_and_memory_are_as_asked(synthesized, expected):
     function = synthesized.only("AWS::Lambda::Function")
-    assert function["Timeout"] == settings.worker_timeout_seconds
-    assert function["MemorySize"] == settings.worker_memory_mb
+    assert function["Timeout"] == expected.worker_timeout
+    assert function["MemorySize"] == expected.worker_memory
 
 
 def test_worker_is_traced_and_told_its_queue_type(synthesized, settings):
@@ -43,13 +43,13 @@ def test_worker_is_traced_and_told_its_queue_type(synthesized, settings):
     assert environment["POWERTOOLS_SERVICE_NAME"] == settings.project_name
 
 
-def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthesized, settings):
+def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthesized, expected):
     mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
-    assert mapping["BatchSize"] == settings.batch_size
-    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == settings.batching_window_seconds
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
+    assert mapping["BatchSize"] == expected.batch_size
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == expected.batching_window
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": expected.max_concurrency}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["EventSourceArn"] == arn_of(synthesized.queue_id(settings.queue_name))
+    assert mapping["EventSourceArn"] == arn_of(synthesized.queue_id(expected.queue_name))
     assert mapping["FunctionName"] == {"Ref": synthesized.only_id("AWS::Lambda::Function")}
 
 
@@ -72,12 +72,12 @@ def test_worker_code_asset_holds_the_worker_modules_only(synthesized):
     assert shipped == sorted(p.name for p in (PROJECT / "worker").glob("*.py"))
 
 
-def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(synthesized, settings):
+def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(synthesized, expected):
     function = synthesized.only("AWS::Lambda::Function")
     role_id = function["Role"]["Fn::GetAtt"][0]
     role = synthesized.json["Resources"][role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
-    log_group_id = synthesized.log_group_id(f"/aws/lambda/{settings.worker_name}")
+    log_group_id = synthesized.log_group_id(f"/aws/lambda/{expected.worker_name}")
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
     statements = synthesized.statements_of(role_id)
     log_statements = [s for s in statements if any(a.startswith("logs:") for a in s["Action"])]
@@ -85,5 +85,5 @@ def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(syn
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": arn_of(log_group_id)}
     ]
     retention = synthesized.json["Resources"][log_group_id]["Properties"]["RetentionInDays"]
-    assert retention == (365 if settings.prod_like else 14)
+    assert retention == (365 if expected.prod_like else 14)
     assert json.dumps(statements).count("sqs:SendMessage") == 0
