@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_CLI
 export CHECKOV
 
-.PHONY: install bake test clean
+.PHONY: install bake test mutants clean
 
 install: $(BIN)/.installed $(CDK_CLI) $(CHECKOV)
 
@@ -37,6 +37,10 @@ bake: $(BIN)/.installed
 
 test: install
 	$(BIN)/pytest
+
+# Plausible template bugs, one at a time: each must make a baked project's own suite fail (tests/mutants.py).
+mutants: install
+	cd tests && ../$(BIN)/python mutants.py
 
 clean:
 	rm -rf $(VENV) .cache $(BAKE_DIR) .pytest_cache

@@ -16,8 +16,9 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-# Every flavour x queue type in full; every value of the other options appears, spread across them so that the
-# risky pairs meet (VPC with each flavour and with iam; a customer key with each flavour; alarm e-mail with fifo).
+# Every flavour x queue type, and every pair of option values (flavour, queue type, auth, encryption, VPC, stage
+# kind, alarm e-mail) at least once: tests/test_coverage.py computes the pairs and the boundaries below.
+# Both ends of every numeric range are baked (accepted) somewhere; the refused ones are in test_pre_gen_hook.py.
 VARIANTS: dict[str, dict[str, str]] = {
     "http-standard-defaults": {},
     "http-fifo-none-customer-vpc": {
@@ -25,27 +26,47 @@ VARIANTS: dict[str, dict[str, str]] = {
         "api_auth": "none",
         "queue_encryption": "kms-customer",
         "worker_vpc": "new",
+        "alarm_email": "ops@example.com",
+        "api_throttling": "2400",  # the most a FIFO API may take (high-throughput FIFO quota)
+        "api_burst": "1",
+        "batch_size": "1",
+        "dlq_retries": "1",
     },
     "http-standard-sqs-prod-windowed": {
         "queue_encryption": "sqs-managed",
         "stage": "prod",
-        "batch_size": "500",
-        "batching_window_seconds": "20",
-        "dlq_retries": "1000",
         "alarm_email": "ops@example.com",
+        "api_throttling": "10000",
+        "api_burst": "5000",
+        "batch_size": "10000",
+        "batching_window_seconds": "300",
+        "dlq_retries": "1000",  # 1000 x 480 s visibility fits the 14-day retention
+        "queue_retention_days": "14",
+        "max_concurrency": "1000",
+        "worker_memory_mb": "128",
     },
-    "rest-standard-iam-customer": {"api_flavour": "rest", "queue_encryption": "kms-customer"},
+    "rest-standard-iam-customer": {"api_flavour": "rest", "queue_encryption": "kms-customer", "api_throttling": "1"},
     "rest-fifo-none-prod-vpc": {
         "api_flavour": "rest",
         "queue_type": "fifo",
         "api_auth": "none",
         "stage": "prod",
         "worker_vpc": "new",
+        "queue_retention_days": "1",
+        "worker_timeout_seconds": "1",
     },
-    "websocket-standard-none-sqs-vpc": {
-        "api_flavour": "websocket",
+    "rest-standard-none-sqs-vpc": {
+        "api_flavour": "rest",
         "api_auth": "none",
         "queue_encryption": "sqs-managed",
+        "worker_vpc": "new",
+        "alarm_email": "ops@example.com",
+    },
+    "websocket-standard-none-vpc-longest-names": {
+        "project_name": "abcdefghij-klmnopqrst-uvwxyz0123",  # 32 characters, the longest allowed
+        "stage": "integration1",  # 12 characters
+        "api_flavour": "websocket",
+        "api_auth": "none",
         "worker_vpc": "new",
         "alarm_email": "ops@example.com",
     },
@@ -61,6 +82,12 @@ VARIANTS: dict[str, dict[str, str]] = {
         "worker_memory_mb": "10240",
         "dlq_retries": "223",  # the most that fits: 224 x 5400 s visibility = 14 days, the retention
         "queue_retention_days": "14",
+    },
+    "websocket-fifo-none-sqs-no-vpc": {
+        "api_flavour": "websocket",
+        "queue_type": "fifo",
+        "api_auth": "none",
+        "queue_encryption": "sqs-managed",
     },
 }
 

@@ -200,3 +200,9 @@ def test_dashboard_api_widget_labels_say_what_each_flavour_counts(synthesized, a
     }[answers["api_flavour"]]
     for label in labels:
         assert label in body, label
+
+
+def test_the_oldest_message_alarm_watches_the_work_queue(synthesized, expected, prefix):
+    alarm = alarms(synthesized)[f"{prefix}-oldest-message-too-old"]
+    queue_name = {"Fn::GetAtt": [synthesized.queue_id(expected.queue_name), "QueueName"]}
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]

@@ -15,14 +15,25 @@ from test_worker import FakeContext, failed_ids, load_handler, record
 ENDPOINT = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev"
 
 
-@pytest.fixture
-def replies(monkeypatch):
+def load_replies(monkeypatch: pytest.MonkeyPatch, queue_type: str):
     """The WebSocket entry point as Lambda loads it: a fresh handler.py, then replies.py registering its hook."""
     monkeypatch.setenv("CONNECTIONS_ENDPOINT", ENDPOINT)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    load_handler(monkeypatch, "standard")
-    module = importlib.reload(importlib.import_module("replies"))
+    load_handler(monkeypatch, queue_type)
+    return importlib.reload(importlib.import_module("replies"))
+
+
+@pytest.fixture
+def replies(monkeypatch):
+    module = load_replies(monkeypatch, "standard")
+    yield module
+    module.connections_client.cache_clear()
+
+
+@pytest.fixture
+def fifo_replies(monkeypatch):
+    module = load_replies(monkeypatch, "fifo")
     yield module
     module.connections_client.cache_clear()
 
@@ -35,8 +46,8 @@ def connections(replies):
         stubber.assert_no_pending_responses()
 
 
-def from_websocket(body: str, connection_id: str) -> dict:
-    message = record(body)
+def from_websocket(body: str, connection_id: str, *, group: str | None = None) -> dict:
+    message = record(body, group=group)
     message["messageAttributes"] = {
         "connectionId": {
             "stringValue": connection_id,
@@ -136,3 +147,20 @@ def test_a_rejected_message_gets_no_reply(replies, connections):
     )
     response = replies.lambda_handler({"Records": [rejected, fine]}, FakeContext())
     assert failed_ids(response) == [rejected["messageId"]]
+
+
+def test_with_the_fifo_processor_a_failed_reply_holds_back_its_group_only(fifo_replies):
+    a1, a2 = from_websocket('{"n": 1}', "c-a=", group="a"), from_websocket('{"n": 2}', "c-a=", group="a")
+    b1 = from_websocket('{"n": 1}', "c-b=", group="b")
+    with Stubber(fifo_replies.connections_client()) as connections:
+        connections.add_client_error(
+            "post_to_connection", service_error_code="LimitExceededException", http_status_code=429
+        )
+        connections.add_response(
+            "post_to_connection",
+            {},
+            {"ConnectionId": "c-b=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()},
+        )
+        response = fifo_replies.lambda_handler({"Records": [a1, a2, b1]}, FakeContext())
+        connections.assert_no_pending_responses()  # no reply for a2: it was not processed
+    assert failed_ids(response) == [a1["messageId"], a2["messageId"]]

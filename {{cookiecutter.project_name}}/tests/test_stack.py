@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from aws_cdk import RemovalPolicy
 from cfnlint.api import lint_all
+
+from conftest import PROD_LIKE_STAGE_NAMES
 
 
 def test_stack_carries_the_design_name(synthesized, expected):
@@ -40,3 +43,11 @@ def test_cfn_lint_reports_no_error(synthesized):
     matches = lint_all(synthesized.template_path.read_text())
     errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"]
     assert errors == []
+
+
+def test_the_stages_the_readme_calls_prod_like_keep_their_data_and_others_do_not(settings):
+    for stage in PROD_LIKE_STAGE_NAMES | {"dev", "qa", "staging", "prod2"}:
+        other = settings.for_stage(stage)
+        kept = stage in PROD_LIKE_STAGE_NAMES
+        assert other.prod_like is kept, stage
+        assert other.removal_policy == (RemovalPolicy.RETAIN if kept else RemovalPolicy.DESTROY), stage

@@ -110,3 +110,12 @@ def test_fifo_failure_stops_the_rest_of_its_group_only(fifo_handler):
     b1 = record('{"n": 1}', group="b")
     response = fifo_handler.lambda_handler({"Records": [a1, a2, b1, a3]}, FakeContext())
     assert failed_ids(response) == [a2["messageId"], a3["messageId"]]
+
+
+def test_a_warm_fifo_processor_starts_each_batch_afresh(fifo_handler):
+    """Lambda reuses the processor between invocations: a group that failed in one batch does not hold back the
+    next batch's records of that group."""
+    first = [record('{"n": 1}', group="a"), record("broken", group="a"), record('{"n": 3}', group="a")]
+    assert len(failed_ids(fifo_handler.lambda_handler({"Records": first}, FakeContext()))) == 2
+    again = [record('{"n": 2}', group="a"), record('{"n": 3}', group="a")]
+    assert failed_ids(fifo_handler.lambda_handler({"Records": again}, FakeContext())) == []

@@ -87,3 +87,26 @@ def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(syn
     retention = synthesized.json["Resources"][log_group_id]["Properties"]["RetentionInDays"]
     assert retention == (365 if expected.prod_like else 14)
     assert json.dumps(statements).count("sqs:SendMessage") == 0
+
+
+def test_the_worker_may_receive_delete_and_decrypt_from_its_queue_only(synthesized, expected):
+    """What the event source mapping needs of the worker's role (Lambda guide: ReceiveMessage, DeleteMessage,
+    GetQueueAttributes, and kms:Decrypt with a customer key), on this queue alone: not the DLQ, no sends."""
+    role_id = synthesized.only("AWS::Lambda::Function")["Role"]["Fn::GetAtt"][0]
+    statements = synthesized.statements_of(role_id)
+
+    def actions_on(resource) -> set[str]:
+        return {
+            action
+            for s in statements
+            if s["Resource"] == resource
+            for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+
+    queue = arn_of(synthesized.queue_id(expected.queue_name))
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= actions_on(queue)
+    assert "sqs:SendMessage" not in actions_on(queue)
+    assert actions_on(arn_of(synthesized.queue_id(expected.dlq_name))) == set()
+    keys = list(synthesized.resources("AWS::KMS::Key"))
+    for key_id in keys:
+        assert actions_on(arn_of(key_id)) == {"kms:Decrypt"}

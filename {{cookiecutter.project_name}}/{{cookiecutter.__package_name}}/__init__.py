@@ -1,1 +1,2 @@
-"""AWS CDK infrastructure of {{ cookiecutter.project_name }}: API Gateway -> SQS (+ dead-letter queue) -> Lambda worker."""
+"""AWS CDK infrastructure of {{ cookiecutter.project_name }}:
+API Gateway -> SQS (+ dead-letter queue) -> Lambda worker."""

@@ -1,0 +1,298 @@
+"""make mutants: plausible template bugs, one at a time, must each make a baked project's own suite fail.
+
+Each mutant is a small edit of the template (the answer wired into the wrong setting, a rule off by one, a policy
+statement dropped, ...). For every flavour x queue type (one variant of tests/conftest.py each) where the mutant's
+code takes part, the template is copied, edited, baked with that variant's answers, and the project's suite runs with
+`-x`; a mutant survives if the suite still passes. Prints each result and the kill ratio; exits 1 if one survives.
+The list grows with each bug we find.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import TEMPLATE, VARIANTS
+
+PROJECT = "{{cookiecutter.project_name}}"
+PKG = f"{PROJECT}/{{{{cookiecutter.__package_name}}}}"
+# One variant per flavour x queue type (their other answers spread kms-customer, VPC and prod among them).
+COMBINATIONS = [
+    "http-standard-defaults",
+    "http-fifo-none-customer-vpc",
+    "rest-standard-iam-customer",
+    "rest-fifo-none-prod-vpc",
+    "websocket-standard-none-vpc-longest-names",
+    "websocket-fifo-iam-customer-prod-vpc",
+]
+Answers = dict[str, str]
+
+
+def answer(key: str, default: str) -> Callable[[Answers], str]:
+    return lambda answers: answers.get(key, default)
+
+
+def always(answers: Answers) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the template root
+    old: str
+    new: str
+    applies: Callable[[Answers], bool] = always
+
+
+def flavour(*names: str) -> Callable[[Answers], bool]:
+    return lambda answers: answer("api_flavour", "http")(answers) in names
+
+
+def fifo(answers: Answers) -> bool:
+    return answers.get("queue_type") == "fifo"
+
+
+def customer_key(answers: Answers) -> bool:
+    return answers.get("queue_encryption") == "kms-customer"
+
+
+def prod(answers: Answers) -> bool:
+    return answers.get("stage") == "prod"
+
+
+SETTINGS = f"{PKG}/settings.py"
+MUTANTS = [
+    Mutant(
+        "rate limit wired from the burst answer",
+        SETTINGS,
+        "cookiecutter.api_throttling | int",
+        "cookiecutter.api_burst | int",
+    ),
+    Mutant(
+        "burst wired from the rate answer",
+        SETTINGS,
+        "cookiecutter.api_burst | int",
+        "cookiecutter.api_throttling | int",
+    ),
+    Mutant(
+        "dlq_retries off by one",
+        SETTINGS,
+        "{{ cookiecutter.dlq_retries | int }}",
+        "{{ (cookiecutter.dlq_retries | int) + 1 }}",
+    ),
+    Mutant(
+        "retention off by one",
+        SETTINGS,
+        "{{ cookiecutter.queue_retention_days | int }}",
+        "{{ (cookiecutter.queue_retention_days | int) - 1 }}",
+    ),
+    Mutant(
+        "batch size off by one",
+        SETTINGS,
+        "{{ cookiecutter.batch_size | int }}",
+        "{{ (cookiecutter.batch_size | int) - 1 }}",
+        lambda a: answer("batch_size", "10")(a) != "1",
+    ),
+    Mutant(
+        "concurrency off by one",
+        SETTINGS,
+        "{{ cookiecutter.max_concurrency | int }}",
+        "{{ (cookiecutter.max_concurrency | int) + 1 }}",
+    ),
+    Mutant(
+        "memory wired off",
+        SETTINGS,
+        "{{ cookiecutter.worker_memory_mb | int }}",
+        "{{ (cookiecutter.worker_memory_mb | int) + 64 }}",
+    ),
+    Mutant(
+        "timeout off by one",
+        SETTINGS,
+        "{{ cookiecutter.worker_timeout_seconds | int }}",
+        "{{ (cookiecutter.worker_timeout_seconds | int) - 1 }}",
+        lambda a: answer("worker_timeout_seconds", "30")(a) != "1",
+    ),
+    Mutant("visibility factor 5", SETTINGS, "VISIBILITY_TIMEOUT_FACTOR = 6", "VISIBILITY_TIMEOUT_FACTOR = 5"),
+    Mutant(
+        "DLQ keeps the queue's retention",
+        SETTINGS,
+        "return SQS_MAX_RETENTION_DAYS",
+        "return self.queue_retention_days",
+        lambda answers: answers.get("queue_retention_days", "4") != "14",  # equivalent where the queue keeps 14 days
+    ),
+    Mutant("prod is not prod-like", SETTINGS, '{"prod", "production", "live"}', '{"production", "live"}'),
+    Mutant(
+        "stage kept on destroy everywhere",
+        SETTINGS,
+        "RemovalPolicy.RETAIN if self.prod_like else RemovalPolicy.DESTROY",
+        "RemovalPolicy.DESTROY",
+        prod,
+    ),
+    Mutant(
+        "partial batch responses off",
+        f"{PKG}/worker.py",
+        "report_batch_item_failures=True",
+        "report_batch_item_failures=False",
+    ),
+    Mutant(
+        "FIFO skip-on-error off",
+        f"{PROJECT}/worker/handler.py",
+        "skip_group_on_error=True",
+        "skip_group_on_error=False",
+    ),
+    Mutant(
+        "REST body not URL-encoded",
+        f"{PKG}/mapping/rest_request.vtl",
+        "&MessageBody=$util.urlEncode($input.body)##",
+        "&MessageBody=$input.body##",
+        flavour("rest"),
+    ),
+    Mutant(
+        "WebSocket connectionId attribute dropped",
+        f"{PKG}/mapping/websocket_request.vtl",
+        "&MessageAttribute.1.Name=connectionId##\n&MessageAttribute.1.Value.DataType=String##\n"
+        "&MessageAttribute.1.Value.StringValue=$util.urlEncode($context.connectionId)##\n",
+        "",
+        flavour("websocket"),
+    ),
+    Mutant(
+        "HTTP body taken from a MessageBody field",
+        f"{PKG}/http_api.py",
+        '.custom("MessageBody", "$request.body")',
+        '.custom("MessageBody", "$request.body.MessageBody")',
+        flavour("http"),
+    ),
+    Mutant("queues accept plain HTTP", f"{PKG}/queue.py", "enforce_ssl=True", "enforce_ssl=False"),
+    Mutant(
+        "senders may not decrypt a cached data key",
+        f"{PKG}/queue.py",
+        '"kms:GenerateDataKey", "kms:Decrypt"',
+        '"kms:GenerateDataKey"',
+        customer_key,
+    ),
+    Mutant(
+        "FIFO without high throughput",
+        f"{PKG}/queue.py",
+        "sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID if settings.fifo else None",
+        "None",
+        fifo,
+    ),
+    Mutant(
+        "CloudWatch may not publish alarms",
+        f"{PKG}/monitoring.py",
+        'actions=["sns:Publish"]',
+        'actions=["sns:Subscribe"]',
+    ),
+    Mutant(
+        "alarm topic not encrypted with the key",
+        f"{PKG}/monitoring.py",
+        "master_key=key,",
+        "master_key=None,",
+        customer_key,
+    ),
+    Mutant(
+        "log groups not encrypted with the key",
+        f"{PKG}/encryption.py",
+        "encryption_key=key,",
+        "encryption_key=None,",
+        customer_key,
+    ),
+    Mutant(
+        "logs key grant for any log group",
+        f"{PKG}/encryption.py",
+        '"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, name)',
+        '"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, "*")',
+        customer_key,
+    ),
+    Mutant(
+        "DLQ alarm on a 5-minute math period",
+        f"{PKG}/monitoring.py",
+        "period=PERIOD,  # a math",
+        "period=None,  # a math",
+    ),
+    Mutant(
+        "dashboard name without the region",
+        f"{PKG}/monitoring.py",
+        'dashboard_name=f"{settings.prefix}-{Aws.REGION}"',
+        "dashboard_name=settings.prefix",
+    ),
+    Mutant(
+        "oldest-message alarm not clamped",
+        SETTINGS,
+        "min(self.retry_budget_seconds, self.queue_retention_seconds // 2)",
+        "self.retry_budget_seconds",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Result:
+    mutant: Mutant
+    variant: str
+    killed: bool
+    by: str  # the first failing test
+
+
+def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
+    template = workdir / "template"
+    shutil.copytree(
+        TEMPLATE, template, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "baked", "__pycache__")
+    )
+    target = template / mutant.path
+    text = target.read_text()
+    assert mutant.old in text, f"{mutant.name}: {mutant.old!r} is not in {mutant.path} (update the mutant)"
+    target.write_text(text.replace(mutant.old, mutant.new))
+    answers = [f"{key}={value}" for key, value in VARIANTS[variant].items()]
+    bake = subprocess.run(  # a process of its own: cookiecutter changes the working directory while it bakes
+        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(workdir), str(template), *answers],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bake.returncode == 0, f"{mutant.name} / {variant}: the mutated template did not bake\n{bake.stderr[-2000:]}"
+    [project] = [path for path in workdir.iterdir() if path.name != "template"]
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    failed = [line.split(" ")[1] for line in suite.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return Result(mutant, variant, suite.returncode != 0, failed[0] if failed else f"exit {suite.returncode}")
+
+
+def main(argv: list[str]) -> int:
+    """`python tests/mutants.py [words]`: all mutants, or those whose name contains the words."""
+    chosen = [m for m in MUTANTS if " ".join(argv) in m.name]
+    jobs = [(m, v) for m in chosen for v in COMBINATIONS if m.applies(VARIANTS[v])]
+    started = time.monotonic()
+
+    def one(job: tuple[Mutant, str]) -> Result:
+        with tempfile.TemporaryDirectory(prefix="mutant-") as workdir:
+            return run(*job, Path(workdir))
+
+    results = []
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two suites at a time: one per core
+        for result in pool.map(one, jobs):
+            results.append(result)
+            verdict = "killed  " if result.killed else "SURVIVED"
+            print(f"{verdict} {result.mutant.name:45} {result.variant:40} {result.by}", flush=True)
+    killed = sum(r.killed for r in results)
+    print(
+        f"\nKill ratio: {killed}/{len(results)} ({len(chosen)} mutants over {len(COMBINATIONS)} flavour x queue type "
+        f"variants) in {time.monotonic() - started:.0f} s"
+    )
+    return 0 if killed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
