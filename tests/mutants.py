@@ -170,6 +170,12 @@ MUTANTS = [
         '.custom("MessageBody", "$request.body.MessageBody")',
         flavour("http"),
     ),
+    Mutant(
+        "FIFO redrive dedup id changes on a rerun",
+        f"{PROJECT}/ops/redrive.py",
+        """entry["MessageDeduplicationId"] = f"redrive-{message['MessageId']}\"""",
+        """entry["MessageDeduplicationId"] = message["ReceiptHandle"][-100:]""",
+    ),
     Mutant("queues accept plain HTTP", f"{PKG}/queue.py", "enforce_ssl=True", "enforce_ssl=False"),
     Mutant(
         "senders may not decrypt a cached data key",

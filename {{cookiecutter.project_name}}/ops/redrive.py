@@ -26,6 +26,7 @@ from {{ cookiecutter.__package_name }}.settings import ANSWERS
 TERMINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELLED"}
 BATCH = 10  # SQS's largest receive and send batch
 BATCH_BYTES = 1024 * 1024  # SQS's largest batch payload (as its largest single message): fill batches by size too
+HOLD_SECONDS = 120  # how long a received dead-letter message stays hidden while it is copied (then it reappears)
 
 
 class RedriveFailed(RuntimeError):
@@ -108,7 +109,7 @@ def copy_messages(sqs: Any, queues: Queues, *, fifo: bool, report: Callable[[str
             MaxNumberOfMessages=BATCH,
             MessageAttributeNames=["All"],
             AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
-            VisibilityTimeout=120,
+            VisibilityTimeout=HOLD_SECONDS,
             WaitTimeSeconds=1,
         ).get("Messages", [])
         if not received:

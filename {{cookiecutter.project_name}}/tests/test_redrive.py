@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -203,3 +204,41 @@ def test_reading_the_settings_does_not_start_the_cdk():
     code = "import sys, ops.redrive; assert 'aws_cdk' not in sys.modules, 'redrive imported the CDK'"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_copy_keeps_the_order_within_each_fifo_group_and_a_rerun_adds_no_duplicate():
+    """FIFO: the work queue gets each group's messages in the order they failed. A rerun after a crash between the
+    send and the delete sends the same deduplication ids again, which SQS drops (5-minute window)."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        fifo = {"FifoQueue": "true"}
+        dlq_url = sqs.create_queue(QueueName="order-dlq.fifo", Attributes=fifo)["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName="order-queue.fifo", Attributes=fifo)["QueueUrl"]
+        for n in range(12):
+            sqs.send_message(
+                QueueUrl=dlq_url, MessageBody=body(n), MessageGroupId=f"g{n % 2}", MessageDeduplicationId=f"d{n}"
+            )
+        queues = redrive.Queues.look_up(sqs, "order-queue.fifo", "order-dlq.fifo")
+        sent = []
+        original_send = sqs.send_message_batch
+
+        def send_then_crash_once(**kwargs):
+            answer = original_send(**kwargs)
+            sent.append(kwargs["Entries"])
+            if len(sent) == 1:
+                raise RuntimeError("crash after the first send, before its delete")
+            return answer
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sqs, "send_message_batch", send_then_crash_once)
+            patch.setattr(redrive, "HOLD_SECONDS", 1)
+            with pytest.raises(RuntimeError):
+                redrive.copy_messages(sqs, queues, fifo=True, report=lambda line: None)
+        time.sleep(1.2)  # the crashed batch reappears in the DLQ, as it would after HOLD_SECONDS
+        redrive.copy_messages(sqs, queues, fifo=True, report=lambda line: None)
+        moved = drain(sqs, queue_url)
+    numbers = [json.loads(m["Body"])["n"] for m in moved]
+    assert sorted(numbers) == list(range(12))  # every message once: the rerun's copies were deduplicated
+    for group in (0, 1):
+        in_group = [n for n in numbers if n % 2 == group]
+        assert in_group == sorted(in_group), f"group g{group} out of order: {in_group}"
