@@ -73,3 +73,15 @@ def test_fifo_group_comes_from_the_header_exactly_when_the_queue_is_fifo(synthes
     sqs, url = local_queue
     message = send_through_mapping(synthesized, sqs, url, "{}", {"x-message-group-id": "customer-42"})
     assert message["Attributes"].get("MessageGroupId") == ("customer-42" if settings.fifo else None)
+
+
+def test_a_request_without_the_group_header_is_not_queued_on_a_fifo_queue(synthesized, settings, local_queue):
+    """HTTP APIs cannot require a header: on a FIFO queue the mapping has no value for MessageGroupId, the integration
+    fails (a 5xx, docs/http-api.md) and nothing is queued; a standard queue's mapping does not read the header."""
+    sqs, url = local_queue
+    if settings.fifo:
+        with pytest.raises(KeyError, match="x-message-group-id"):
+            send_through_mapping(synthesized, sqs, url, "{}", {})
+        assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    else:
+        assert send_through_mapping(synthesized, sqs, url, "{}", {})["Body"] == "{}"
