@@ -272,7 +272,7 @@ def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
         text=True,
         timeout=900,
     )
-    failed = [line.split(" ")[1] for line in suite.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    failed = [line.split()[1] for line in suite.stdout.splitlines() if line.split()[:1] in (["FAILED"], ["ERROR"])]
     return Result(mutant, variant, suite.returncode != 0, failed[0] if failed else f"exit {suite.returncode}")
 
 
