@@ -272,7 +272,8 @@ def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
         text=True,
         timeout=900,
     )
-    failed = [line.split()[1] for line in suite.stdout.splitlines() if line.split()[:1] in (["FAILED"], ["ERROR"])]
+    words = [line.split() for line in suite.stdout.splitlines()]
+    failed = [w[1] for w in words if len(w) > 1 and w[0] in ("FAILED", "ERROR")]
     return Result(mutant, variant, suite.returncode != 0, failed[0] if failed else f"exit {suite.returncode}")
 
 
