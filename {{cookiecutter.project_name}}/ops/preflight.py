@@ -12,6 +12,7 @@ parameter up in the target region and, when it is missing, says which override t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None, *, session: Any = None) -> int:
     overrides = {"stage": args.stage, "powertools_layer_arn": args.powertools_layer_arn or None}
     settings = ANSWERS.with_context(overrides.get)
     session = session or boto3.session.Session()
-    region = session.region_name
+    # The region `cdk deploy` uses: AWS_REGION first (the CDK CLI reads it; boto3 reads only AWS_DEFAULT_REGION),
+    # then the session's (AWS_DEFAULT_REGION, the profile).
+    region = os.environ.get("AWS_REGION") or session.region_name
     if not region:
         print("preflight: no AWS region configured (set AWS_REGION or a profile's region)", file=sys.stderr)
         return 1

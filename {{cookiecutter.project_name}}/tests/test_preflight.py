@@ -22,12 +22,14 @@ class StubbedSession:
         self.stubber = Stubber(self.ssm)
 
     def client(self, service: str, region_name: str):
-        assert (service, region_name) == ("ssm", self.region_name)
+        assert service == "ssm"
+        self.asked_region = region_name  # the region SSM is asked in
         return self.ssm
 
 
 @pytest.fixture
-def session():
+def session(monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
     session = StubbedSession()
     with session.stubber:
         yield session
@@ -42,6 +44,7 @@ def test_the_deploy_may_go_ahead_when_the_region_has_the_parameter(session, sett
     )
     assert preflight.main([], session=session) == 0
     assert f"{settings.stack_name} can resolve everything it needs in {REGION}" in capsys.readouterr().out
+    assert session.asked_region == REGION
 
 
 def test_a_missing_parameter_stops_the_deploy_and_names_the_override(session, settings, capsys):
@@ -70,6 +73,16 @@ def test_an_override_from_another_region_is_refused(session, capsys):
     assert "the layer is in us-east-1, the stack deploys to eu-west-1" in capsys.readouterr().err
 
 
-def test_no_region_is_a_clear_error(capsys):
+def test_no_region_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
     assert preflight.main([], session=StubbedSession(region=None)) == 1
     assert "no AWS region configured" in capsys.readouterr().err
+
+
+def test_aws_region_is_the_deploy_region_as_for_the_cdk_cli(monkeypatch, capsys):
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    elsewhere = "arn:aws:lambda:eu-west-1:123456789012:layer:powertools:7"
+    session = StubbedSession(region="eu-west-1")
+    assert preflight.main(["--powertools-layer-arn", elsewhere], session=session) == 1
+    assert "the stack deploys to us-east-1" in capsys.readouterr().err
+    assert session.asked_region == "us-east-1"
