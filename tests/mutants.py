@@ -273,7 +273,7 @@ def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
         timeout=900,
     )
     words = [line.split() for line in suite.stdout.splitlines()]
-    failed = [w[1] for w in words if len(w) > 1 and w[0] in ("FAILED", "ERROR")]
+    failed = [w[1] for w in words if len(w) > 1 and w[0] in ("FAILED", "ERROR") and w[1].startswith("tests/")]
     return Result(mutant, variant, suite.returncode != 0, failed[0] if failed else f"exit {suite.returncode}")
 
 
