@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import runpy
+import subprocess
 
 import aws_cdk as cdk
 import pytest
@@ -49,3 +50,22 @@ def test_a_layer_given_as_context_replaces_the_ssm_parameter(with_context):
     assert function["Layers"] == [LAYER]
     defaults = [p.get("Default", "") for p in with_context.get("Parameters", {}).values()]
     assert not [name for name in defaults if name.startswith("/aws/service/powertools/")]
+
+
+def test_make_hands_stage_and_layer_to_the_cdk_cli_and_to_preflight():
+    """`make synth|deploy STAGE=... POWERTOOLS_LAYER_ARN=...` reach the app as the context keys tested above."""
+    run = subprocess.run(
+        ["make", "-n", "synth", "deploy", f"STAGE={OTHER_STAGE}", f"POWERTOOLS_LAYER_ARN={LAYER}"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.replace("\\\n", " ").splitlines()  # one line per command, continuations joined
+    context = f"-c stage={OTHER_STAGE} -c powertools_layer_arn={LAYER}"
+    commands = [line for line in lines if "aws-cdk@" in line]
+    assert [c.split("aws-cdk@", 1)[1].split()[1] for c in commands] == ["synth", "deploy"]
+    assert all(context in command for command in commands)
+    [preflight] = [line for line in lines if "ops.preflight" in line]
+    assert f"--stage {OTHER_STAGE}" in preflight and f"--powertools-layer-arn {LAYER}" in preflight
