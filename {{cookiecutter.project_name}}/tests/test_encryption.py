@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from policies import ACCOUNT, REGION, Request, decide, resolve
 
-PROD_LIKE = {"prod", "production", "live"}  # the stage names the README promises keep their data
 LOGS = {"Service": f"logs.{REGION}.amazonaws.com"}
 LOGS_NEEDS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:DescribeKey")
 
@@ -34,11 +33,10 @@ def test_the_stack_creates_every_log_group_its_resources_write_to(synthesized, a
     assert set(log_groups(synthesized)) == expected_log_groups(answers, prefix, synthesized)
 
 
-def test_every_log_group_follows_the_stage(synthesized, answers):
-    prod_like = answers["stage"] in PROD_LIKE
+def test_every_log_group_follows_the_stage(synthesized, expected):
     for name, group in log_groups(synthesized).items():
-        assert group["Properties"]["RetentionInDays"] == (365 if prod_like else 14), name
-        assert group["DeletionPolicy"] == ("Retain" if prod_like else "Delete"), name
+        assert group["Properties"]["RetentionInDays"] == expected.log_retention_days, name
+        assert group["DeletionPolicy"] == expected.deletion_policy, name
 
 
 def test_log_groups_are_encrypted_with_the_customer_key_exactly_when_chosen(synthesized, answers):

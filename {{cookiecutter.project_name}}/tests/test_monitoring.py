@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from conftest import DAY
 from policies import ACCOUNT, OTHER_ACCOUNT, REGION, Request, decide, resolve
 
-DAY = 24 * 60 * 60
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
 # What each alarm watches: (namespace, metric) of its metric, or of every metric of its math expression.
 EXPECTED_ALARMS = {

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import arn_of
-
-DAY = 24 * 60 * 60
+from conftest import DAY, arn_of
 
 
 def queues_by_name(synthesized):

@@ -3,7 +3,7 @@ log groups, which all go through `log_group` so that none escapes the stage's re
 
 A key policy is the only thing that lets an AWS service use a customer key: IAM grants to our own roles are not
 enough for CloudWatch Logs (which encrypts log events itself) or CloudWatch alarms (which publish to the encrypted
-alarm topic). Each such service gets exactly the use it needs, for this stack's resources only.
+alarm topic). Each such service gets exactly the actions it needs; CloudWatch Logs for this stack's log groups only.
 """
 
 from __future__ import annotations
