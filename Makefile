@@ -27,8 +27,9 @@ $(BIN)/.installed: pyproject.toml
 $(CDK_CLI):
 	npm install --silent --no-audit --no-fund --prefix $(CDK_CLI_DIR) aws-cdk@$(CDK_CLI_VERSION)
 
-$(CHECKOV): $(BIN)/.installed
-	$(BIN)/uv venv --quiet --python $(PYTHON) $(CHECKOV_DIR)
+# Order-only: a change to pyproject.toml reinstalls our venv, not checkov's.
+$(CHECKOV): | $(BIN)/.installed
+	$(BIN)/uv venv --quiet --clear --python $(PYTHON) $(CHECKOV_DIR)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(CHECKOV_DIR)/bin/python checkov==$(CHECKOV_VERSION)
 
 bake: $(BIN)/.installed

@@ -15,6 +15,7 @@ from pathlib import Path
 OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
     ("api_flavour", "http"): (
         "{pkg}/http_api.py",
+        "local/http_api.py",
         "tests/test_http_api.py",
         "tests/test_http_contract.py",
         "docs/http-api.md",
@@ -26,6 +27,8 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "{pkg}/mapping/rest_response.vtl",
         "{pkg}/mapping/rest_error.vtl",
         "{pkg}/mapping/rest_refused.vtl",
+        "local/rest_api.py",
+        "local/vtl.py",
         "tests/test_rest_api.py",
         "tests/test_rest_contract.py",
         "tests/vtl.py",
@@ -35,6 +38,8 @@ OWNED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
         "{pkg}/websocket_api.py",
         "{pkg}/service_integration.py",
         "{pkg}/mapping/websocket_request.vtl",
+        "local/websocket_api.py",
+        "local/vtl.py",
         "worker/replies.py",
         "tests/test_websocket_api.py",
         "tests/test_websocket_contract.py",

@@ -33,7 +33,13 @@ def test_every_file_in_the_prune_table_exists_in_the_template():
 # What each flavour's project holds of the flavour-specific files, written out here rather than read from the
 # hook's table, so that a wrong table entry fails (package: async_api).
 FLAVOUR_FILES = {
-    "http": {"async_api/http_api.py", "tests/test_http_api.py", "tests/test_http_contract.py", "docs/http-api.md"},
+    "http": {
+        "async_api/http_api.py",
+        "local/http_api.py",
+        "tests/test_http_api.py",
+        "tests/test_http_contract.py",
+        "docs/http-api.md",
+    },
     "rest": {
         "async_api/rest_api.py",
         "async_api/service_integration.py",
@@ -41,6 +47,8 @@ FLAVOUR_FILES = {
         "async_api/mapping/rest_response.vtl",
         "async_api/mapping/rest_error.vtl",
         "async_api/mapping/rest_refused.vtl",
+        "local/rest_api.py",
+        "local/vtl.py",
         "tests/test_rest_api.py",
         "tests/test_rest_contract.py",
         "tests/vtl.py",
@@ -50,6 +58,8 @@ FLAVOUR_FILES = {
         "async_api/websocket_api.py",
         "async_api/service_integration.py",
         "async_api/mapping/websocket_request.vtl",
+        "local/websocket_api.py",
+        "local/vtl.py",
         "worker/replies.py",
         "tests/test_websocket_api.py",
         "tests/test_websocket_contract.py",

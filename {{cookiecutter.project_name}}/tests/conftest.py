@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from aws_cdk.assertions import Template
 from {{ cookiecutter.__package_name }}.checks import add_checks
 from {{ cookiecutter.__package_name }}.settings import ANSWERS, Settings
 from {{ cookiecutter.__package_name }}.stack import QueueStack
+from local.assembly import Assembly
+from local.emulator import Emulator, Options
+from local.sqs import Answer, LocalSqs, QueueSpec
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 PROJECT = Path(__file__).resolve().parent.parent
@@ -109,7 +113,8 @@ class Expected:
         number = {key: int(value) for key, value in answers.items() if str(value).isdigit()}
         self.stage = answers["stage"]
         self.prefix = f"{answers['project_name']}-{self.stage}"
-        suffix = ".fifo" if answers["queue_type"] == "fifo" else ""  # SQS requires it on FIFO queue names
+        self.fifo = answers["queue_type"] == "fifo"
+        suffix = ".fifo" if self.fifo else ""  # SQS requires it on FIFO queue names
         self.stack_name = f"{self.prefix}-queue-stack"
         self.queue_name = f"{self.prefix}-queue{suffix}"
         self.dlq_name = f"{self.prefix}-dlq{suffix}"
@@ -183,3 +188,93 @@ def assert_may_only_send_to_the_queue(synthesized: Synthesized, expected: Expect
         allowed.append({"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": arn_of(keys[0])})
     statements = [{"Action": s["Action"], "Resource": s["Resource"]} for s in synthesized.statements_of(role_id)]
     assert statements == allowed
+
+
+# --- the local SQS (moto server, as `make local` runs it) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_sqs_server():
+    """For the contract tests, in a region of its own: the emulator (`pipeline`) keeps its queues in moto's default."""
+    server = LocalSqs(port=0, region="eu-west-1")
+    yield server
+    server.stop()
+
+
+@dataclass
+class LocalQueues:
+    """This project's queue and dead-letter queue, empty, in the local SQS; reached over HTTP as API Gateway and
+    the worker reach SQS."""
+
+    sqs: LocalSqs
+    queue_name: str
+    dlq_name: str
+
+    @property
+    def client(self) -> Any:
+        return self.sqs.client
+
+    @property
+    def url(self) -> str:
+        return self.sqs.url(self.queue_name)
+
+    @property
+    def dlq_url(self) -> str:
+        return self.sqs.url(self.dlq_name)
+
+    def post(self, form: str, headers: dict[str, str]) -> Answer:
+        """An integration's SendMessage form, POSTed to the queue with the integration's headers, signed."""
+        return self.sqs.post(self.queue_name, form, headers)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message the queue holds now (received, with all attributes, and deleted)."""
+        answer = self.client.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
+        messages = answer.get("Messages", [])
+        for message in messages:
+            self.client.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    def send(self, form: str, headers: dict[str, str]) -> tuple[Answer, dict[str, Any]]:
+        """POST the form; SQS must accept it and store exactly one message, which is returned."""
+        answer = self.post(form, headers)
+        assert answer.status == 200, answer.body
+        [message] = self.messages()
+        return answer, message
+
+
+@pytest.fixture
+def local_queues(local_sqs_server: LocalSqs, expected: Expected) -> LocalQueues:
+    """Fresh, empty queues under this project's names, of its type (FIFO or standard), for each test."""
+    fifo = {"FifoQueue": "true"} if expected.fifo else {}
+    dlq = QueueSpec(expected.dlq_name, fifo)
+    queue = QueueSpec(expected.queue_name, fifo, expected.dlq_name, expected.max_receive_count)
+    local_sqs_server.recreate([dlq, queue])
+    return LocalQueues(local_sqs_server, expected.queue_name, expected.dlq_name)
+
+
+MANY_RETRIES = 5
+
+
+@pytest.fixture(scope="session")
+def pipeline(synthesized: Synthesized, expected: Expected, tmp_path_factory: pytest.TempPathFactory):
+    """`make local` on free ports, for this project's stack as synthesized. When the answers allow many receives
+    before the dead-letter queue, the visibility timeout is 0, one poller runs and each batch is one receive, so that
+    a poison message makes its dlq_retries trips in seconds (nothing is received twice while in flight); else 2 s, two
+    pollers and a batching window of at most 1 s."""
+    many = expected.max_receive_count > MANY_RETRIES
+    options = Options(
+        sqs_port=0,
+        api_port=0,
+        visibility_timeout=0 if many else 2,
+        max_concurrency=1 if many else 2,
+        # A message visible again at once would come back within one batching window: one receive per batch then.
+        batching_window=0 if many else min(expected.batching_window, 1),
+    )
+    log = tmp_path_factory.mktemp("local") / "worker.log"
+    with log.open("w") as output:
+        assembly = Assembly(synthesized.json, synthesized.template_path)
+        with Emulator(options, assembly=assembly, worker_output=output, log=print) as emulator:
+            emulator.worker_log = log
+            yield emulator

@@ -1,21 +1,20 @@
 """Contract of the HTTP API integration: the parameter mapping *as synthesized* delivers the body byte for byte.
 
 The mapping is read from the synthesized template, evaluated the way API Gateway evaluates HTTP API parameter
-mappings ($request.body, $request.header.*, $context.*), and sent with SendMessage to a local SQS (moto).
-HTTP APIs apply no template, so what this proves is the choice of expressions: the whole body (not the CDK
-default `$request.body.MessageBody`, which `evaluate` refuses), the group header and request id for FIFO, and
-that SQS keeps such bodies intact.
+mappings ($request.body, $request.header.*, $context.*; local/http_api.py, as `make local` does), and sent with
+SendMessage to the local SQS. HTTP APIs apply no template, so what this proves is the choice of expressions: the whole
+body (not the CDK default `$request.body.MessageBody`, which `evaluate` refuses), the group header and request id
+for FIFO, and that SQS keeps such bodies intact.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
-import boto3
 import pytest
-from moto import mock_aws
+
+from local.http_api import MissingValue, evaluate
 
 NASTY_BODIES = {
     "form-syntax": '{"q": "a=1&b=2+3%20"}',
@@ -28,60 +27,38 @@ NASTY_BODIES = {
 }
 
 
-def evaluate(expression: str, *, body: str, headers: dict[str, str], request_id: str, queue_url: str) -> str:
-    """One HTTP API mapping value, the way API Gateway resolves it for this integration."""
-    if isinstance(expression, dict):  # a CloudFormation Ref to the queue: its URL
-        return queue_url
-    if expression == "$request.body":
-        return body
-    if match := re.fullmatch(r"\$request\.header\.([\w-]+)", expression):
-        return headers[match.group(1).lower()]
-    if expression == "$context.requestId":
-        return request_id
-    raise AssertionError(f"mapping uses an expression this contract test does not know: {expression}")
-
-
-@pytest.fixture
-def local_queue(settings):
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-1")
-        attributes = {"FifoQueue": "true"} if settings.fifo else {}
-        url = sqs.create_queue(QueueName=settings.queue_name, Attributes=attributes)["QueueUrl"]
-        yield sqs, url
-
-
-def send_through_mapping(synthesized, sqs, url, body: str, headers: dict[str, str]) -> dict:
+def send_through_mapping(synthesized, queues, body: str, headers: dict[str, str]) -> dict:
+    """The request through the synthesized mapping (evaluated as `make local` evaluates it) into the local SQS."""
     mapping = synthesized.only("AWS::ApiGatewayV2::Integration")["RequestParameters"]
     request_id = str(uuid.uuid4())
     parameters = {
-        name: evaluate(value, body=body, headers=headers, request_id=request_id, queue_url=url)
+        name: evaluate(value, body=body, headers=headers, request_id=request_id, queue_url=queues.url)
         for name, value in mapping.items()
     }
-    sqs.send_message(**parameters)
-    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"])["Messages"]
+    assert parameters.pop("QueueUrl") == queues.url
+    answer = queues.sqs.send(queues.queue_name, parameters)
+    assert answer.status == 200, answer.body
+    [message] = queues.messages()
     return message
 
 
 @pytest.mark.parametrize("body", NASTY_BODIES.values(), ids=NASTY_BODIES.keys())
-def test_the_message_body_is_the_request_body_byte_for_byte(synthesized, local_queue, body):
-    sqs, url = local_queue
-    message = send_through_mapping(synthesized, sqs, url, body, {"x-message-group-id": "customer-42"})
+def test_the_message_body_is_the_request_body_byte_for_byte(synthesized, local_queues, body):
+    message = send_through_mapping(synthesized, local_queues, body, {"x-message-group-id": "customer-42"})
     assert message["Body"].encode() == body.encode()
 
 
-def test_fifo_group_comes_from_the_header_exactly_when_the_queue_is_fifo(synthesized, settings, local_queue):
-    sqs, url = local_queue
-    message = send_through_mapping(synthesized, sqs, url, "{}", {"x-message-group-id": "customer-42"})
-    assert message["Attributes"].get("MessageGroupId") == ("customer-42" if settings.fifo else None)
+def test_fifo_group_comes_from_the_header_exactly_when_the_queue_is_fifo(synthesized, expected, local_queues):
+    message = send_through_mapping(synthesized, local_queues, "{}", {"x-message-group-id": "customer-42"})
+    assert message["Attributes"].get("MessageGroupId") == ("customer-42" if expected.fifo else None)
 
 
-def test_a_request_without_the_group_header_is_not_queued_on_a_fifo_queue(synthesized, settings, local_queue):
+def test_a_request_without_the_group_header_is_not_queued_on_a_fifo_queue(synthesized, expected, local_queues):
     """HTTP APIs cannot require a header: on a FIFO queue the mapping has no value for MessageGroupId, the integration
     fails (a 5xx, docs/http-api.md) and nothing is queued; a standard queue's mapping does not read the header."""
-    sqs, url = local_queue
-    if settings.fifo:
-        with pytest.raises(KeyError, match="x-message-group-id"):
-            send_through_mapping(synthesized, sqs, url, "{}", {})
-        assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    if expected.fifo:
+        with pytest.raises(MissingValue, match="x-message-group-id"):
+            send_through_mapping(synthesized, local_queues, "{}", {})
+        assert local_queues.messages() == []
     else:
-        assert send_through_mapping(synthesized, sqs, url, "{}", {})["Body"] == "{}"
+        assert send_through_mapping(synthesized, local_queues, "{}", {})["Body"] == "{}"

@@ -1,4 +1,4 @@
-"""make redrive: the copy fallback against a local SQS (moto), the move-task path against botocore's Stubber."""
+"""make redrive: the copy fallback against the local SQS (moto server), the move-task path against a Stubber."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
+from local.sqs import QueueSpec
 from ops import redrive
 
 REGION = "eu-west-1"
@@ -25,22 +25,18 @@ def body(n: int) -> str:
 
 
 @pytest.fixture
-def local_sqs(settings):
-    """The real queue names; the DLQ holds 25 messages with attributes (and groups on FIFO)."""
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name=REGION)
-        fifo = {"FifoQueue": "true"} if settings.fifo else {}
-        dlq_url = sqs.create_queue(QueueName=settings.dlq_name, Attributes=fifo)["QueueUrl"]
-        sqs.create_queue(QueueName=settings.queue_name, Attributes=fifo)
-        for n in range(25):
-            extra = {"MessageGroupId": f"group-{n % 3}", "MessageDeduplicationId": f"d{n}"} if settings.fifo else {}
-            sqs.send_message(
-                QueueUrl=dlq_url,
-                MessageBody=body(n),
-                MessageAttributes={"connectionId": {"DataType": "String", "StringValue": f"conn-{n}"}},
-                **extra,
-            )
-        yield sqs
+def local_sqs(local_queues, expected):
+    """The real queue names in the local SQS; the DLQ holds 25 messages with attributes (and groups on FIFO)."""
+    fifo = expected.fifo
+    for n in range(25):
+        extra = {"MessageGroupId": f"group-{n % 3}", "MessageDeduplicationId": f"d{n}"} if fifo else {}
+        local_queues.client.send_message(
+            QueueUrl=local_queues.dlq_url,
+            MessageBody=body(n),
+            MessageAttributes={"connectionId": {"DataType": "String", "StringValue": f"conn-{n}"}},
+            **extra,
+        )
+    return local_queues.client
 
 
 def drain(sqs, url) -> list[dict]:
@@ -55,17 +51,17 @@ def drain(sqs, url) -> list[dict]:
     return messages
 
 
-def test_dry_run_counts_and_moves_nothing(local_sqs, settings, capsys):
+def test_dry_run_counts_and_moves_nothing(local_sqs, expected, capsys):
     assert redrive.main(["--dry-run"], sqs=local_sqs) == 0
-    assert f"25 message(s) wait in {settings.dlq_name}" in capsys.readouterr().out
-    queues = redrive.Queues.look_up(local_sqs, settings.queue_name, settings.dlq_name)
+    assert f"25 message(s) wait in {expected.dlq_name}" in capsys.readouterr().out
+    queues = redrive.Queues.look_up(local_sqs, expected.queue_name, expected.dlq_name)
     assert redrive.waiting(local_sqs, queues.dlq_url) == 25
     assert redrive.waiting(local_sqs, queues.queue_url) == 0
 
 
-def test_copy_moves_every_message_once_with_body_attributes_and_group(local_sqs, settings):
+def test_copy_moves_every_message_once_with_body_attributes_and_group(local_sqs, expected):
     assert redrive.main(["--copy"], sqs=local_sqs) == 0
-    queues = redrive.Queues.look_up(local_sqs, settings.queue_name, settings.dlq_name)
+    queues = redrive.Queues.look_up(local_sqs, expected.queue_name, expected.dlq_name)
     assert redrive.waiting(local_sqs, queues.dlq_url) == 0
     moved = drain(local_sqs, queues.queue_url)
     bodies = sorted(m["Body"] for m in moved)
@@ -73,7 +69,7 @@ def test_copy_moves_every_message_once_with_body_attributes_and_group(local_sqs,
     for message in moved:
         n = json.loads(message["Body"])["n"]
         assert message["MessageAttributes"]["connectionId"]["StringValue"] == f"conn-{n}"
-        assert message["Attributes"].get("MessageGroupId") == (f"group-{n % 3}" if settings.fifo else None)
+        assert message["Attributes"].get("MessageGroupId") == (f"group-{n % 3}" if expected.fifo else None)
 
 
 def stubbed_sqs():
@@ -157,8 +153,8 @@ def test_a_refused_move_task_exits_non_zero(local_sqs, monkeypatch, capsys):
     assert "no move tasks here" in capsys.readouterr().err
 
 
-def test_messages_held_by_an_interrupted_redrive_still_count(local_sqs, settings):
-    queues = redrive.Queues.look_up(local_sqs, settings.queue_name, settings.dlq_name)
+def test_messages_held_by_an_interrupted_redrive_still_count(local_sqs, expected):
+    queues = redrive.Queues.look_up(local_sqs, expected.queue_name, expected.dlq_name)
     local_sqs.receive_message(QueueUrl=queues.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=300)
     assert redrive.waiting(local_sqs, queues.dlq_url) == 25
 
@@ -206,37 +202,36 @@ def test_reading_the_settings_does_not_start_the_cdk():
     assert run.returncode == 0, run.stderr
 
 
-def test_copy_keeps_the_order_within_each_fifo_group_and_a_rerun_adds_no_duplicate():
+def test_copy_keeps_the_order_within_each_fifo_group_and_a_rerun_adds_no_duplicate(local_sqs_server):
     """FIFO: the work queue gets each group's messages in the order they failed. A rerun after a crash between the
     send and the delete sends the same deduplication ids again, which SQS drops (5-minute window)."""
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name=REGION)
-        fifo = {"FifoQueue": "true"}
-        dlq_url = sqs.create_queue(QueueName="order-dlq.fifo", Attributes=fifo)["QueueUrl"]
-        queue_url = sqs.create_queue(QueueName="order-queue.fifo", Attributes=fifo)["QueueUrl"]
-        for n in range(12):
-            sqs.send_message(
-                QueueUrl=dlq_url, MessageBody=body(n), MessageGroupId=f"g{n % 2}", MessageDeduplicationId=f"d{n}"
-            )
-        queues = redrive.Queues.look_up(sqs, "order-queue.fifo", "order-dlq.fifo")
-        sent = []
-        original_send = sqs.send_message_batch
+    fifo = {"FifoQueue": "true"}
+    urls = local_sqs_server.recreate([QueueSpec("order-dlq.fifo", fifo), QueueSpec("order-queue.fifo", fifo)])
+    dlq_url, queue_url = urls["order-dlq.fifo"], urls["order-queue.fifo"]
+    sqs = local_sqs_server.client
+    for n in range(12):
+        sqs.send_message(
+            QueueUrl=dlq_url, MessageBody=body(n), MessageGroupId=f"g{n % 2}", MessageDeduplicationId=f"d{n}"
+        )
+    queues = redrive.Queues.look_up(sqs, "order-queue.fifo", "order-dlq.fifo")
+    sent = []
+    original_send = sqs.send_message_batch
 
-        def send_then_crash_once(**kwargs):
-            answer = original_send(**kwargs)
-            sent.append(kwargs["Entries"])
-            if len(sent) == 1:
-                raise RuntimeError("crash after the first send, before its delete")
-            return answer
+    def send_then_crash_once(**kwargs):
+        answer = original_send(**kwargs)
+        sent.append(kwargs["Entries"])
+        if len(sent) == 1:
+            raise RuntimeError("crash after the first send, before its delete")
+        return answer
 
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(sqs, "send_message_batch", send_then_crash_once)
-            patch.setattr(redrive, "HOLD_SECONDS", 1)
-            with pytest.raises(RuntimeError):
-                redrive.copy_messages(sqs, queues, fifo=True, report=lambda line: None)
-        time.sleep(1.2)  # the crashed batch reappears in the DLQ, as it would after HOLD_SECONDS
-        redrive.copy_messages(sqs, queues, fifo=True, report=lambda line: None)
-        moved = drain(sqs, queue_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqs, "send_message_batch", send_then_crash_once)
+        patch.setattr(redrive, "HOLD_SECONDS", 1)
+        with pytest.raises(RuntimeError):
+            redrive.copy_messages(sqs, queues, fifo=True, report=lambda line: None)
+    time.sleep(1.2)  # the crashed batch reappears in the DLQ, as it would after HOLD_SECONDS
+    redrive.copy_messages(sqs, queues, fifo=True, report=lambda line: None)
+    moved = drain(sqs, queue_url)
     numbers = [json.loads(m["Body"])["n"] for m in moved]
     assert sorted(numbers) == list(range(12))  # every message once: the rerun's copies were deduplicated
     for group in (0, 1):

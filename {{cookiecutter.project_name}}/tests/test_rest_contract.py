@@ -94,13 +94,7 @@ def client_answer(synthesized, status: str, sqs_answer: str, request_id: str = "
     return str(context["responseOverride"].get("status", status)), json.loads(body)
 
 
-@pytest.fixture
-def local_queue(settings):
-    with vtl.local_sqs(settings.queue_name, fifo=settings.fifo) as queue:
-        yield queue
-
-
-def send_through_api(synthesized, queue: vtl.LocalSqs, body: str) -> tuple[vtl.Answer, dict]:
+def send_through_api(synthesized, queue, body: str):
     headers = vtl.integration_headers(integration(synthesized)["RequestParameters"])
     return queue.send(form(synthesized, body), headers)
 
@@ -118,24 +112,24 @@ def test_the_form_is_one_line_of_ascii(synthesized, body):
     assert vtl.is_one_line_of_ascii(form(synthesized, body))
 
 
-def test_the_form_asks_sqs_for_sendmessage_with_fifo_fields_exactly_when_fifo(synthesized, settings):
+def test_the_form_asks_sqs_for_sendmessage_with_fifo_fields_exactly_when_fifo(synthesized, expected):
     fields = vtl.form_fields(form(synthesized, '{"order": 1}', request_id="5f0c9d4e-request"))
-    expected = {"Action": "SendMessage", "MessageBody": '{"order": 1}'}
-    if settings.fifo:
-        expected |= {"MessageGroupId": GROUP_ID, "MessageDeduplicationId": "5f0c9d4e-request"}
-    assert fields == expected
+    wanted = {"Action": "SendMessage", "MessageBody": '{"order": 1}'}
+    if expected.fifo:
+        wanted |= {"MessageGroupId": GROUP_ID, "MessageDeduplicationId": "5f0c9d4e-request"}
+    assert fields == wanted
 
 
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
-def test_sqs_stores_the_request_body_byte_for_byte(synthesized, local_queue, body):
-    _, message = send_through_api(synthesized, local_queue, body)
+def test_sqs_stores_the_request_body_byte_for_byte(synthesized, local_queues, body):
+    _, message = send_through_api(synthesized, local_queues, body)
     assert message["Body"].encode("utf-8") == body.encode("utf-8")
 
 
-def test_sqs_takes_the_fifo_fields_exactly_when_the_queue_is_fifo(synthesized, settings, local_queue):
-    _, message = send_through_api(synthesized, local_queue, "{}")
-    assert message["Attributes"].get("MessageGroupId") == (GROUP_ID if settings.fifo else None)
-    assert message["Attributes"].get("MessageDeduplicationId") == ("req-1" if settings.fifo else None)
+def test_sqs_takes_the_fifo_fields_exactly_when_the_queue_is_fifo(synthesized, expected, local_queues):
+    _, message = send_through_api(synthesized, local_queues, "{}")
+    assert message["Attributes"].get("MessageGroupId") == (GROUP_ID if expected.fifo else None)
+    assert message["Attributes"].get("MessageDeduplicationId") == ("req-1" if expected.fifo else None)
 
 
 # --- Response: 202 ----------------------------------------------------------------------------------------------------
@@ -160,20 +154,20 @@ def assert_clean(answer: dict, request_id: str, sqs_answer: str) -> None:
 
 @pytest.mark.parametrize("shape", [sqs_error_json, sqs_error_xml], ids=["json", "xml"])
 @pytest.mark.parametrize("error", [TOO_LARGE, BAD_GROUP_ID, BAD_CHARACTERS], ids=["too-large", "group-id", "chars"])
-def test_a_message_sqs_refuses_is_the_clients_400(synthesized, settings, shape, error):
+def test_a_message_sqs_refuses_is_the_clients_400(synthesized, expected, shape, error):
     request_id = str(uuid.uuid4())
     status, answer = client_answer(synthesized, "400", shape(*error), request_id)
     assert status == "400"
     assert_clean(answer, request_id, shape(*error))
     assert answer["message"].startswith("The queue refused the message: it is larger than the queue accepts")
-    assert ("X-Message-Group-Id" in answer["message"]) is settings.fifo
+    assert ("X-Message-Group-Id" in answer["message"]) is expected.fifo
 
 
-def test_a_body_larger_than_the_local_queue_accepts_is_the_clients_400(synthesized, local_queue):
+def test_a_body_larger_than_the_local_queues_accepts_is_the_clients_400(synthesized, local_queues):
     body = json.dumps({"blob": "x" * 1_048_576})  # API Gateway takes up to 10 MB; SQS up to 1 MiB
     headers = vtl.integration_headers(integration(synthesized)["RequestParameters"])
-    sqs_answer = local_queue.post(form(synthesized, body), headers)
-    assert sqs_answer.status == 400 and local_queue.messages() == []
+    sqs_answer = local_queues.post(form(synthesized, body), headers)
+    assert sqs_answer.status == 400 and local_queues.messages() == []
     status, answer = client_answer(synthesized, "400", sqs_answer.body, request_id="req-large")
     assert status == "400"
     assert_clean(answer, "req-large", sqs_answer.body)

@@ -8,6 +8,8 @@ urllib.parse, and by a local SQS (moto server) that receives the very bytes API 
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import airspeed
@@ -42,13 +44,7 @@ def render(template: str, body: str, *, connection_id: str = CONNECTION_ID, requ
     return vtl.render(template, body, context=context)
 
 
-@pytest.fixture
-def local_sqs(settings):
-    with vtl.local_sqs(settings.queue_name, fifo=settings.fifo) as queue:
-        yield queue
-
-
-def post_like_api_gateway(integration: dict, queue: vtl.LocalSqs, rendered: str) -> dict:
+def post_like_api_gateway(integration: dict, queue, rendered: str) -> dict:
     """The integration request: POST to .../sqs:path/<account>/<queue> with the template output as the form body;
     returns the one message SQS stored."""
     _, message = queue.send(rendered, vtl.integration_headers(integration["RequestParameters"]))
@@ -71,8 +67,8 @@ def test_the_form_is_one_line_of_ascii(send_message_template, body):
 
 
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
-def test_sqs_stores_the_frame_body_byte_for_byte(integration, send_message_template, local_sqs, body):
-    message = post_like_api_gateway(integration, local_sqs, render(send_message_template, body))
+def test_sqs_stores_the_frame_body_byte_for_byte(integration, send_message_template, local_queues, body):
+    message = post_like_api_gateway(integration, local_queues, render(send_message_template, body))
     assert message["Body"].encode("utf-8") == body.encode("utf-8")
     assert message["MessageAttributes"]["connectionId"] == {"DataType": "String", "StringValue": CONNECTION_ID}
 
@@ -88,20 +84,20 @@ def test_the_connection_and_request_ids_travel_as_string_attributes(send_message
     }
 
 
-def test_the_form_has_exactly_the_sendmessage_fields(send_message_template, settings):
+def test_the_form_has_exactly_the_sendmessage_fields(send_message_template, expected):
     fields = vtl.form_fields(render(send_message_template, '{"MessageGroupId": "g"}'))
-    expected = {"Action", "MessageBody"} | {
+    wanted = {"Action", "MessageBody"} | {
         f"MessageAttribute.{n}.{part}" for n in (1, 2) for part in ("Name", "Value.DataType", "Value.StringValue")
     }
-    if settings.fifo:
-        expected |= {"MessageGroupId", "MessageDeduplicationId"}
-    assert set(fields) == expected  # no stray whitespace-named field, no FIFO field on a standard queue
+    if expected.fifo:
+        wanted |= {"MessageGroupId", "MessageDeduplicationId"}
+    assert set(fields) == wanted  # no stray whitespace-named field, no FIFO field on a standard queue
 
 
-def test_fifo_group_is_the_connection_and_dedup_is_the_request_id(send_message_template, settings):
+def test_fifo_group_is_the_connection_and_dedup_is_the_request_id(send_message_template, expected):
     fields = vtl.form_fields(render(send_message_template, '{"order": 42}', request_id="req-1="))
     fifo = {k: v for k, v in fields.items() if k in ("MessageGroupId", "MessageDeduplicationId")}
-    assert fifo == ({"MessageGroupId": CONNECTION_ID, "MessageDeduplicationId": "req-1="} if settings.fifo else {})
+    assert fifo == ({"MessageGroupId": CONNECTION_ID, "MessageDeduplicationId": "req-1="} if expected.fifo else {})
 
 
 @pytest.mark.parametrize(
@@ -116,15 +112,15 @@ def test_fifo_group_is_the_connection_and_dedup_is_the_request_id(send_message_t
     ],
     ids=["named", "named-with-form-syntax", "empty-name", "nested", "array", "not-json"],
 )
-def test_fifo_group_is_the_one_a_json_object_names(send_message_template, settings, body, group):
+def test_fifo_group_is_the_one_a_json_object_names(send_message_template, expected, body, group):
     fields = vtl.form_fields(render(send_message_template, body))
-    assert fields.get("MessageGroupId") == (group if settings.fifo else None)
+    assert fields.get("MessageGroupId") == (group if expected.fifo else None)
     assert fields["MessageBody"] == body
 
 
-def test_fifo_frame_that_looks_like_an_object_but_is_not_json_is_refused(send_message_template, settings):
+def test_fifo_frame_that_looks_like_an_object_but_is_not_json_is_refused(send_message_template, expected):
     # Only FIFO templates parse the frame (to find MessageGroupId); API Gateway refuses one it cannot parse.
-    if settings.fifo:
+    if expected.fifo:
         with pytest.raises(airspeed.TemplateExecutionError) as refused:
             render(send_message_template, '{"unterminated": ')
         assert isinstance(refused.value.__cause__, vtl.UnparsableBody)
@@ -133,10 +129,46 @@ def test_fifo_frame_that_looks_like_an_object_but_is_not_json_is_refused(send_me
 
 
 def test_sqs_takes_the_fifo_fields_exactly_when_the_queue_is_fifo(
-    integration, send_message_template, settings, local_sqs
+    integration, send_message_template, expected, local_queues
 ):
     rendered = render(send_message_template, '{"MessageGroupId": "customer-42"}', request_id="r-1")
-    message = post_like_api_gateway(integration, local_sqs, rendered)
-    assert message["Attributes"].get("MessageGroupId") == ("customer-42" if settings.fifo else None)
-    assert message["Attributes"].get("MessageDeduplicationId") == ("r-1" if settings.fifo else None)
+    message = post_like_api_gateway(integration, local_queues, rendered)
+    assert message["Attributes"].get("MessageGroupId") == ("customer-42" if expected.fifo else None)
+    assert message["Attributes"].get("MessageDeduplicationId") == ("r-1" if expected.fifo else None)
     assert message["MessageAttributes"]["requestId"] == {"DataType": "String", "StringValue": "r-1"}
+
+
+# --- a group id SQS refuses -------------------------------------------------------------------------------------
+
+# SQS takes 1-128 letters, digits and punctuation as a group id (SendMessage reference); a frame may name any.
+REFUSED_GROUP_IDS = {"non-ascii": "café", "space": "customer 42", "too-long": "g" * 129}
+
+
+@pytest.mark.parametrize("group", REFUSED_GROUP_IDS.values(), ids=REFUSED_GROUP_IDS.keys())
+def test_a_group_id_sqs_refuses_is_not_queued(integration, send_message_template, expected, local_queues, group):
+    rendered = render(send_message_template, json.dumps({"MessageGroupId": group}))
+    answer = local_queues.post(rendered, vtl.integration_headers(integration["RequestParameters"]))
+    if expected.fifo:
+        assert answer.status == 400 and "MessageGroupId" in answer.body
+        assert local_queues.messages() == []
+    else:  # a standard queue has no groups: the template sends none, and the frame is queued
+        assert answer.status == 200
+        assert len(local_queues.messages()) == 1
+
+
+def test_the_client_gets_an_error_frame_for_a_frame_sqs_refuses_and_nothing_is_processed(pipeline, expected):
+    frame = json.dumps({"MessageGroupId": "café", "id": str(uuid.uuid4())})
+    pipeline.api.send(frame, group="refused-group")
+    if expected.fifo:
+        deadline = time.monotonic() + 10
+        while not (errors := [json.loads(f) for f in pipeline.api.frames() if "Internal server error" in f]):
+            assert time.monotonic() < deadline, "no error frame"
+            time.sleep(0.05)
+        assert set(errors[-1]) == {"message", "connectionId", "requestId"}
+        time.sleep(1)
+        assert not [d for d in pipeline.poller.deliveries if d.body == frame]
+    else:
+        deadline = time.monotonic() + 30
+        while not any(d.body == frame and d.deleted for d in pipeline.poller.deliveries):
+            assert time.monotonic() < deadline, "the frame was not processed"
+            time.sleep(0.05)

@@ -16,7 +16,10 @@ class RejectedMessage(ValueError):
 
 
 def process(message: Any) -> dict[str, Any]:
-    """Sample logic: accept any JSON object and report which fields it carried."""
+    """Sample logic: accept any JSON object and report which fields it carried. An object that asks for it
+    (`"reject": true`) is rejected, to show the way to the dead-letter queue (try it under `make local`)."""
     if not isinstance(message, dict):
         raise RejectedMessage(f"expected a JSON object, got {type(message).__name__}")
+    if message.get("reject") is True:
+        raise RejectedMessage("the message asked to be rejected")
     return {"status": "processed", "fields": sorted(message)}

@@ -1,0 +1,139 @@
+"""The REST API, locally: `POST /messages` through the method and its AWS integration as synthesized.
+
+In API Gateway's order: the stage throttle (429), the Content-Type against the request templates (passthrough
+NEVER: 415), the request validator (required headers, the body against the model: 400), the request template
+rendered into SQS's form and POSTed to the local SQS with the integration's headers, then SQS's status picks the
+integration response whose template renders the client's answer. IAM auth is not checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+import jsonschema
+
+from . import vtl
+from .assembly import Assembly
+from .serving import JsonRequestHandler, LocalHttpServer, post_json, throttle_of
+from .sqs import Answer, LocalSqs
+
+VARIABLE = "LOCAL_API_PORT"
+EXAMPLE_BODY = '{"order_id": 42}'
+DEFAULT_CONTENT_TYPE = "application/json"  # what API Gateway assumes when a request names none
+
+
+class RestApi:
+    name = "REST API"
+
+    def __init__(self, assembly: Assembly, sqs: LocalSqs, port: int, *, log: Any = print) -> None:
+        [(method_id, method)] = [
+            (i, m) for i, m in assembly.of_type("AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"
+        ]
+        resource = assembly.properties(method["ResourceId"]["Ref"])
+        self.path = "/" + resource["PathPart"]
+        self.auth = method.get("AuthorizationType", "NONE")
+        integration = method["Integration"]
+        queue_name = _queue_name(assembly, integration["Uri"])
+        request_templates: dict[str, str] = integration["RequestTemplates"]
+        headers_to_sqs = vtl.integration_headers(integration.get("RequestParameters", {}))
+        responses = integration["IntegrationResponses"]
+        validator = assembly.properties(method["RequestValidatorId"]["Ref"]) if "RequestValidatorId" in method else {}
+        required_headers = [
+            name.removeprefix("method.request.header.")
+            for name, required in method.get("RequestParameters", {}).items()
+            if required and name.startswith("method.request.header.")
+        ]
+        models = {
+            content_type: assembly.properties(model["Ref"])["Schema"]
+            for content_type, model in method.get("RequestModels", {}).items()
+        }
+        [stage] = [s for _, s in assembly.of_type("AWS::ApiGateway::Stage")]
+        self.stage = stage["StageName"]
+        self.throttle = throttle = throttle_of(stage["MethodSettings"][0])
+        api = self
+
+        def refusal(headers: dict[str, str], body: str, content_type: str) -> tuple[int, dict[str, str]] | None:
+            """What API Gateway answers before the integration runs, or None when the request goes on."""
+            if content_type not in request_templates:
+                return 415, {"message": "Unsupported Media Type"}
+            if validator.get("ValidateRequestParameters"):
+                missing = [h for h in required_headers if not any(k.lower() == h.lower() for k in headers)]
+                if missing:
+                    return 400, {"message": f"Missing required request parameters: [{', '.join(missing)}]"}
+            if validator.get("ValidateRequestBody") and content_type in models:
+                try:
+                    jsonschema.Draft4Validator(models[content_type]).validate(json.loads(body))
+                except (ValueError, jsonschema.ValidationError):
+                    return 400, {"message": "Invalid request body"}
+            return None
+
+        class Handler(JsonRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                raw = self.body()
+                if self.path != f"/{api.stage}{api.path}" and self.path != api.path:
+                    return self.answer(403, {"message": "Missing Authentication Token"})
+                if not throttle.take():
+                    return self.answer(429, {"message": "Too Many Requests"})
+                headers = dict(self.headers.items())
+                content_type = (self.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE).split(";")[0].strip().lower()
+                body = raw.decode("utf-8", errors="replace")
+                if refused := refusal(headers, body, content_type):
+                    return self.answer(*refused)
+                request_id = str(uuid.uuid4())
+                context = vtl.rest_context(request_id, stage=api.stage, resource_path=api.path)
+                form = vtl.render(request_templates[content_type], body, context=context, headers=headers)
+                sqs_answer = sqs.post(queue_name, form, headers_to_sqs)
+                response = _select(responses, sqs_answer.status)
+                context = vtl.rest_context(request_id, stage=api.stage, resource_path=api.path)
+                template = response.get("ResponseTemplates", {}).get(DEFAULT_CONTENT_TYPE, "")
+                rendered = vtl.render(template, sqs_answer.body, context=context) if template else sqs_answer.body
+                status = int(context["responseOverride"].get("status", response["StatusCode"]))
+                if sqs_answer.status >= 300:
+                    log(f"rest api: request {request_id}: SQS answered {sqs_answer.status} {sqs_answer.body[:300]}")
+                self.answer(status, rendered, {"x-amzn-RequestId": request_id})
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.answer(403, {"message": "Missing Authentication Token"})
+
+        self.server = LocalHttpServer(Handler, port, variable=VARIABLE)
+        self.url = f"{self.server.url}/{self.stage}{self.path}"
+
+    def worker_environment(self) -> dict[str, str]:
+        return {}
+
+    def example(self, fifo: bool) -> str:
+        group = " -H 'X-Message-Group-Id: customer-42'" if fifo else ""
+        return f"curl -sS {self.url} -H 'Content-Type: application/json'{group} -d '{EXAMPLE_BODY}'"
+
+    def send(self, body: str, *, group: str | None = None) -> Answer:
+        """POST one message as a client would (the tests and `python -m local.soak` use it)."""
+        return post_json(self.url, body, {"X-Message-Group-Id": group} if group else {})
+
+    def frames(self) -> list[str]:
+        """What a WebSocket client would have received: nothing, over HTTP every answer comes with its request."""
+        return []
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def _queue_name(assembly: Assembly, uri: Any) -> str:
+    """The queue an integration URI (arn:...:apigateway:<region>:sqs:path/<account>/<queue>) points at."""
+    parts = uri["Fn::Join"][1] if isinstance(uri, dict) else [uri]
+    last = parts[-1]
+    if isinstance(last, dict):
+        return assembly.queue_name(last)
+    return str(last).rsplit("/", 1)[-1]
+
+
+def _select(responses: list[dict[str, Any]], status: int) -> dict[str, Any]:
+    """The integration response whose SelectionPattern matches SQS's status code; the one without a pattern else."""
+    for response in responses:
+        pattern = response.get("SelectionPattern")
+        if pattern and re.fullmatch(pattern, str(status)):
+            return response
+    [default] = [r for r in responses if not r.get("SelectionPattern")]
+    return default

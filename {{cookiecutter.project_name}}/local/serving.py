@@ -1,0 +1,91 @@
+"""What every local API shares: the stage's throttle, and a small HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .sqs import HOST, Answer, ensure_free
+
+
+class TokenBucket:
+    """API Gateway's throttle as documented: a bucket of `burst` requests, refilled at `rate` per second; a request
+    that finds it empty is refused (429). (AWS applies it per region and account too, and not exactly; see README.)"""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def throttle_of(route_settings: dict[str, Any]) -> TokenBucket:
+    """The throttle of a stage's default route settings (HTTP, WebSocket) or method settings (REST)."""
+    return TokenBucket(float(route_settings["ThrottlingRateLimit"]), int(route_settings["ThrottlingBurstLimit"]))
+
+
+class JsonRequestHandler(BaseHTTPRequestHandler):
+    """Reads a request body, answers JSON, and keeps the console for the worker's log lines."""
+
+    protocol_version = "HTTP/1.1"
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def answer(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = (payload if isinstance(payload, str) else json.dumps(payload)).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        pass  # one line per request would drown the worker's own lines
+
+
+class LocalHttpServer:
+    """A threading HTTP server on 127.0.0.1:`port` (0: any free port), served from a thread of its own."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int, *, variable: str) -> None:
+        ensure_free(port, variable)
+        self.server = ThreadingHTTPServer((HOST, port), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://{HOST}:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name=f"http-{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()
+
+
+def post_json(url: str, body: str, headers: dict[str, str]) -> Answer:
+    """POST a JSON body; the status and body of the answer, whatever the status."""
+    request = urllib.request.Request(
+        url, data=body.encode("utf-8"), headers={"Content-Type": "application/json", **headers}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Answer(response.status, response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, error.read().decode("utf-8"))

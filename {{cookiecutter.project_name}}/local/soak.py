@@ -1,0 +1,144 @@
+"""`python -m local.soak`: many messages through the local pipeline, some poison; how fast, and whether any is lost.
+
+It starts the emulator on free ports for the stack in cdk.out (as `make local` does), sends the messages through the
+API with the stage throttle lifted (this measures the pipeline behind it, not the throttle), waits until each one
+is processed or in the dead-letter queue, and prints the figures. Poison messages are ones the sample logic
+rejects (`{"reject": true}`); with your own logic, make sure it rejects those too, or count them as processed.
+The message-safety tests (tests/test_local.py) use `Tally` to decide what became of each message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .emulator import Emulator, Options
+
+
+def poison(tag: str) -> str:
+    """A message the sample logic rejects (worker/logic.py), unique."""
+    return json.dumps({"reject": True, "test": tag, "id": str(uuid.uuid4())})
+
+
+def good(tag: str) -> str:
+    return json.dumps({"test": tag, "id": str(uuid.uuid4())})
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def unthrottled(api: Any) -> Iterator[None]:
+    """The stage throttle lifted for a while (the API's token bucket)."""
+    rate, burst = api.throttle.rate, api.throttle.burst
+    api.throttle.rate, api.throttle.burst = 1e9, 10**9
+    try:
+        yield
+    finally:
+        api.throttle.rate, api.throttle.burst = rate, burst
+
+
+@dataclass
+class Tally:
+    """What became of each message body: handed to the worker (the pollers' record), or dead-lettered."""
+
+    emulator: Emulator
+    dead: dict[str, dict[str, Any]] = field(default_factory=dict)  # body -> the message read from the DLQ
+    _by_body: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list), repr=False)
+    _indexed: int = field(default=0, repr=False)
+
+    def deliveries(self, body: str) -> list[Any]:
+        """Every time the body was handed to the worker, in order (indexed as the pollers record them)."""
+        recorded = self.emulator.poller.deliveries
+        for delivery in recorded[self._indexed : len(recorded)]:
+            self._by_body[delivery.body].append(delivery)
+        self._indexed = len(recorded)
+        return list(self._by_body.get(body, []))
+
+    def processed(self, body: str) -> bool:
+        return any(d.deleted for d in self.deliveries(body))
+
+    def finished_at(self, body: str) -> float:
+        return next(d.at for d in self.deliveries(body) if d.deleted)
+
+    def read_dead_letters(self) -> None:
+        """Take what the dead-letter queue holds now out of it (a FIFO group in flight would hide the rest)."""
+        sqs = self.emulator.sqs.client
+        dlq = self.emulator.queue_urls[self.emulator.settings.dlq_name]
+        answer = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])
+        for message in answer.get("Messages", []):
+            self.dead[message["Body"]] = message
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+
+    def settled(self, bodies: list[str]) -> bool:
+        self.read_dead_letters()
+        return all(self.processed(b) or b in self.dead for b in bodies)
+
+    def lost(self, bodies: list[str]) -> list[str]:
+        return [b for b in bodies if not self.processed(b) and b not in self.dead]
+
+    def duplicates(self, bodies: list[str]) -> int:
+        """Extra successful deliveries (at-least-once allows some; this pipeline should make none)."""
+        return sum(max(0, sum(d.deleted for d in self.deliveries(b)) - 1) for b in bodies)
+
+
+def soak(emulator: Emulator, messages: int, poison_every: int, groups: int, timeout: float) -> dict[str, Any]:
+    bodies = [poison("soak") if n % poison_every == 0 else good("soak") for n in range(messages)]
+    tally = Tally(emulator)
+    started = time.monotonic()
+    with unthrottled(emulator.api):
+        for n, body in enumerate(bodies):
+            answer = emulator.api.send(body, group=f"soak-{n % groups}")
+            if answer.status not in (200, 202):
+                raise RuntimeError(f"the API refused a message: {answer.status} {answer.body}")
+    sent = time.monotonic() - started
+    wait_for(lambda: tally.settled(bodies), timeout, "every message processed or dead-lettered")
+    seconds = time.monotonic() - started
+    poisoned = {b for b in bodies if '"reject": true' in b}
+    return {
+        "messages": messages,
+        "poison": len(poisoned),
+        "processed": sum(tally.processed(b) for b in bodies),
+        "dead_lettered": len(set(tally.dead) & set(bodies)),
+        "good_dead_lettered": len(set(tally.dead) & (set(bodies) - poisoned)),
+        "lost": len(tally.lost(bodies)),
+        "duplicates": tally.duplicates(bodies),
+        "send_seconds": round(sent, 2),
+        "seconds": round(seconds, 2),
+        "messages_per_second": round(messages / seconds, 1),
+        "invocations": emulator.poller.stats["invocations"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--poison-every", type=int, default=20, help="one poison message in N (default 20: 5 %%)")
+    parser.add_argument("--groups", type=int, default=10, help="message groups (FIFO) or WebSocket connections")
+    parser.add_argument("--visibility-timeout", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args(argv)
+    options = Options(sqs_port=0, api_port=0, visibility_timeout=args.visibility_timeout)
+    with tempfile.TemporaryFile("w") as worker_output:
+        with Emulator(options, worker_output=worker_output, log=lambda line: None) as emulator:
+            figures = soak(emulator, args.messages, args.poison_every, args.groups, args.timeout)
+    print(json.dumps(figures))
+    return 0 if figures["lost"] == 0 and figures["duplicates"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

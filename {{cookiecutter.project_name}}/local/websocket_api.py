@@ -1,0 +1,185 @@
+"""The WebSocket API, locally: a WebSocket at `/` whose frames go through the `$default` integration as synthesized,
+and the @connections endpoint the worker replies through.
+
+Every frame is rendered with the synthesized request template (the connection id and request id as API Gateway
+sets them) and POSTed to the local SQS with the integration's headers, one frame after the other per connection.
+A frame over the stage throttle, one the template cannot take, or one SQS refuses gets API Gateway's error frame
+(`message`, `connectionId`, `requestId`) instead. The worker's CONNECTIONS_ENDPOINT points at a local @connections
+endpoint that writes to the open socket, or answers 410 GoneException once the client has left.
+IAM auth on $connect is not checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from . import vtl
+from .assembly import Assembly
+from .serving import JsonRequestHandler, LocalHttpServer, throttle_of
+from .sqs import HOST, Answer, LocalSqs, ensure_free
+
+VARIABLE = "LOCAL_API_PORT"
+TEMPLATE_KEY = "$default"
+EXAMPLE_BODY = '{"order_id": 42}'
+
+
+class Client:
+    """A client connection that collects every frame it receives."""
+
+    def __init__(self, url: str) -> None:
+        self.connection = connect(url)
+        self.received: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for frame in self.connection:
+                self.received.append(frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace"))
+        except ConnectionClosed:
+            pass
+
+    def close(self) -> None:
+        self.connection.close()
+        self._reader.join()
+
+
+def _queue_name(assembly: Assembly, uri: Any) -> str:
+    """The queue an integration URI (arn:...:apigateway:<region>:sqs:path/<account>/<queue>) points at."""
+    return assembly.queue_name(uri["Fn::Join"][1][-1])
+
+
+class WebSocketApi:
+    name = "WebSocket API"
+
+    def __init__(self, assembly: Assembly, sqs: LocalSqs, port: int, *, log: Any = print) -> None:
+        [integration] = [
+            i for _, i in assembly.of_type("AWS::ApiGatewayV2::Integration") if i["IntegrationType"] == "AWS"
+        ]
+        [connect] = [r for _, r in assembly.of_type("AWS::ApiGatewayV2::Route") if r["RouteKey"] == "$connect"]
+        self.auth = connect.get("AuthorizationType", "NONE")
+        self.template: str = integration["RequestTemplates"][TEMPLATE_KEY]
+        self.queue_name = _queue_name(assembly, integration["IntegrationUri"])
+        self.headers = vtl.integration_headers(integration.get("RequestParameters", {}))
+        stage = assembly.only("AWS::ApiGatewayV2::Stage")
+        self.stage = stage["StageName"]
+        self.throttle = throttle_of(stage["DefaultRouteSettings"])
+        self.sqs, self.log = sqs, log
+        self.connections: dict[str, ServerConnection] = {}
+        self._clients: dict[str, Client] = {}
+
+        ensure_free(port, VARIABLE)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="websocket-api", daemon=True)
+        self._thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(self._serve(port), self.loop).result(timeout=10)
+        bound = self.server.sockets[0].getsockname()[1]
+        self.url = f"ws://{HOST}:{bound}/"
+        self.callbacks = LocalHttpServer(self._connections_handler(), 0, variable="(none)")
+
+    async def _serve(self, port: int) -> Any:
+        return await serve(self._session, HOST, port, process_request=self._on_connect)
+
+    def _on_connect(self, connection: ServerConnection, request: Any) -> Any:
+        if not self.throttle.take():  # $connect counts against the stage throttle too
+            return connection.respond(429, "Too Many Requests\n")
+        return None
+
+    async def _session(self, connection: ServerConnection) -> None:
+        connection_id = vtl.new_id()
+        connected_at = int(time.time() * 1000)
+        self.connections[connection_id] = connection
+        try:
+            async for frame in connection:
+                text = frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")
+                request_id = str(uuid.uuid4())
+                error = await self._queue(text, connection_id, request_id, connected_at)
+                if error:
+                    await connection.send(
+                        json.dumps({"message": error, "connectionId": connection_id, "requestId": request_id})
+                    )
+        except ConnectionClosed:
+            pass
+        finally:
+            del self.connections[connection_id]
+
+    async def _queue(self, frame: str, connection_id: str, request_id: str, connected_at: int) -> str | None:
+        """Send one frame to SQS as the integration does; the error frame's message when it is not queued."""
+        if not self.throttle.take():
+            return "Too Many Requests"
+        context = vtl.websocket_context(connection_id, request_id, stage=self.stage, connected_at=connected_at)
+        try:
+            form = vtl.render(self.template, frame, context=context)
+        except Exception as error:  # e.g. a FIFO frame that starts like JSON but is not: API Gateway cannot map it
+            self.log(f"websocket api: frame {request_id} not queued: the template failed ({error.__cause__ or error})")
+            return "Internal server error"
+        answer = await self.loop.run_in_executor(None, self.sqs.post, self.queue_name, form, self.headers)
+        if answer.status >= 300:
+            self.log(f"websocket api: frame {request_id} not queued: SQS answered {answer.status} {answer.body[:300]}")
+            return "Internal server error"
+        return None
+
+    def _connections_handler(self) -> type[JsonRequestHandler]:
+        api = self
+
+        class Connections(JsonRequestHandler):
+            """POST /<stage>/@connections/<id>: the body becomes one frame on that connection (PostToConnection)."""
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                data = self.body()
+                prefix = f"/{api.stage}/@connections/"
+                if not self.path.startswith(prefix):
+                    return self.answer(404, {"message": "Not Found"})
+                connection = api.connections.get(urllib.parse.unquote(self.path.removeprefix(prefix)))
+                if connection is None:
+                    return self.answer(410, {"message": "Gone"}, {"x-amzn-ErrorType": "GoneException"})
+                text = data.decode("utf-8", errors="replace")
+                try:
+                    asyncio.run_coroutine_threadsafe(connection.send(text), api.loop).result(timeout=10)
+                except ConnectionClosed:
+                    return self.answer(410, {"message": "Gone"}, {"x-amzn-ErrorType": "GoneException"})
+                self.answer(200, "")
+
+        return Connections
+
+    def worker_environment(self) -> dict[str, str]:
+        return {"CONNECTIONS_ENDPOINT": f"{self.callbacks.url}/{self.stage}"}
+
+    def example(self, fifo: bool) -> str:
+        return f".venv/bin/python -m websockets {self.url}   # then type a frame, e.g. {EXAMPLE_BODY}"
+
+    def send(self, body: str, *, group: str | None = None) -> Answer:
+        """Send one frame as a client would, on one connection per `group` (on a FIFO queue a connection is a
+        message group). WebSocket has no answer per frame: replies and error frames are in `frames()`."""
+        key = group or ""
+        if key not in self._clients:
+            self._clients[key] = Client(self.url)
+        self._clients[key].connection.send(body)
+        return Answer(202, "")
+
+    def frames(self) -> list[str]:
+        """Every frame the clients of `send` have received so far (replies and error frames)."""
+        return [frame for client in self._clients.values() for frame in client.received]
+
+    def stop(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self.callbacks.stop()
+
+        async def close() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()

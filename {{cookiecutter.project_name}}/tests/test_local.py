@@ -1,0 +1,174 @@
+"""Message safety under `make local`: the emulator (local/) on free ports, this project's API as synthesized, the real
+worker. Nothing is lost, nothing is processed twice by the pipeline's own doing, failures go where they should.
+
+One scenario sends every kind of message at once through the API (a valid one, a poison one, two message groups,
+a soak with 5 % poison) plus one batch straight to the queue; each test then checks one promise against what the
+pollers handed to the worker. Expected values come from the answers (conftest.Expected), not from the emulator.
+The emulator (conftest's `pipeline`) runs with the timings that make a poison message's trips take seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+from conftest import MANY_RETRIES
+from local.serving import TokenBucket
+from local.soak import Tally, good, poison, unthrottled, wait_for
+
+SOAK_MESSAGES = 200
+SOAK_POISON_EVERY = 20  # 5 %
+# With many receives before the dead-letter queue, 2.5 %: then every poison message of the scenario fits in one
+# receive of 10, and each of the dlq_retries rounds is one invocation (the suite stays fast).
+SOAK_POISON_EVERY_WITH_MANY_RETRIES = 40
+SOAK_GROUPS = 7
+
+
+@dataclass
+class Scenario(Tally):
+    """The messages of the scenario, and what became of each (Tally)."""
+
+    fifo: bool = False
+    valid: str = field(default_factory=lambda: good("valid"))
+    poison: str = field(default_factory=lambda: poison("poison"))
+    group_a: list[str] = field(default_factory=lambda: [good("group-a"), poison("group-a"), good("group-a")])
+    group_b: list[str] = field(default_factory=lambda: [good("group-b") for _ in range(3)])
+    batch: list[str] = field(default_factory=lambda: [good("batch") for _ in range(4)] + [poison("batch")])
+    poison_every: int = SOAK_POISON_EVERY
+    soak: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.soak = [poison("soak") if n % self.poison_every == 0 else good("soak") for n in range(SOAK_MESSAGES)]
+
+    def send(self, body: str, group: str) -> None:
+        answer = self.emulator.api.send(body, group=group)
+        assert answer.status in (200, 202), answer.body
+
+    def all_bodies(self) -> list[str]:
+        return [self.valid, self.poison, *self.group_a, *self.group_b, *self.batch, *self.soak]
+
+    def all_settled(self) -> bool:
+        return self.settled(self.all_bodies())
+
+
+@pytest.fixture(scope="module")
+def scenario(pipeline, expected) -> Scenario:
+    many = expected.max_receive_count > MANY_RETRIES
+    run = Scenario(
+        pipeline, fifo=expected.fifo, poison_every=SOAK_POISON_EVERY_WITH_MANY_RETRIES if many else SOAK_POISON_EVERY
+    )
+    started = time.monotonic()
+    with unthrottled(pipeline.api):
+        run.send(run.valid, "valid")
+        run.send(run.poison, "poison")
+        for body in run.group_a:
+            run.send(body, "group-a")
+        for body in run.group_b:
+            run.send(body, "group-b")
+        for n, body in enumerate(run.soak):
+            run.send(body, f"soak-{n % SOAK_GROUPS}")
+    # One batch straight to the queue, so that its records can share an invocation (each in a group of its own).
+    entries = [
+        {"Id": str(n), "MessageBody": body}
+        | ({"MessageGroupId": f"batch-{n}", "MessageDeduplicationId": str(uuid.uuid4())} if run.fifo else {})
+        for n, body in enumerate(run.batch)
+    ]
+    pipeline.sqs.client.send_message_batch(QueueUrl=pipeline.queue_urls[expected.queue_name], Entries=entries)
+    wait_for(run.all_settled, 300, "every message processed or in the dead-letter queue")
+    run.seconds = time.monotonic() - started
+    time.sleep(pipeline.options.visibility_timeout + 0.5)  # time enough for a wrong redelivery to show
+    return run
+
+
+def test_the_emulator_runs_the_stack_as_the_answers_made_it(pipeline, expected):
+    queue = next(q for q in pipeline.assembly.queues() if q.dead_letter_queue)
+    assert (queue.name, queue.dead_letter_queue) == (expected.queue_name, expected.dlq_name)
+    assert queue.max_receive_count == expected.max_receive_count
+    assert pipeline.source.batch_size == expected.batch_size
+    assert (pipeline.api.throttle.rate, pipeline.api.throttle.burst) == (expected.rate_limit, expected.burst_limit)
+
+
+def test_a_valid_message_is_processed_once_and_logged_with_its_message_id(scenario):
+    [delivery] = scenario.deliveries(scenario.valid)
+    assert delivery.deleted
+    lines = [json.loads(line) for line in scenario.emulator.worker_log.read_text().splitlines() if line.startswith("{")]
+    assert any(
+        line.get("message") == "Message processed" and line.get("message_id") == delivery.message_id for line in lines
+    )
+
+
+def test_a_poison_message_is_received_dlq_retries_times_then_waits_in_the_dlq_intact(scenario, expected):
+    trips = scenario.deliveries(scenario.poison)
+    assert sorted(d.receive_count for d in trips) == list(range(1, expected.max_receive_count + 1))
+    assert not any(d.deleted for d in trips)
+    assert scenario.dead[scenario.poison]["Body"].encode() == scenario.poison.encode()
+
+
+def test_in_a_batch_with_one_failure_the_others_are_not_processed_again(scenario, expected):
+    good_ones, bad = scenario.batch[:-1], scenario.batch[-1]
+    assert [len(scenario.deliveries(body)) for body in good_ones] == [1] * len(good_ones)
+    assert all(scenario.processed(body) for body in good_ones)
+    assert len(scenario.deliveries(bad)) == expected.max_receive_count
+
+
+def test_a_failing_message_holds_back_its_group_on_fifo_and_nothing_on_a_standard_queue(scenario):
+    a1, a2, a3 = scenario.group_a
+    b1, b2, b3 = (scenario.finished_at(b) for b in scenario.group_b)
+    last_try_of_a2 = scenario.deliveries(a2)[-1].at
+    if scenario.fifo:
+        # a3 waits until a2 has left for the dead-letter queue; its trips behind a2 count as receives too, so it
+        # may follow a2 there (SQS FIFO with Lambda does the same; see the README).
+        assert scenario.finished_at(a1) < last_try_of_a2
+        assert (scenario.processed(a3) and scenario.finished_at(a3) >= last_try_of_a2) or a3 in scenario.dead
+        assert b1 <= b2 <= b3  # group b went on meanwhile, in order
+    else:
+        assert scenario.finished_at(a3) < last_try_of_a2  # nothing waits for a failing message
+
+
+def test_a_soak_with_poison_loses_nothing_and_processes_nothing_twice(scenario):
+    poisoned = {b for b in scenario.soak if '"reject": true' in b}
+    processed = {b for b in scenario.soak if scenario.processed(b)}
+    behind_poison = set(scenario.dead) & set(scenario.soak) - poisoned
+    rate = len(scenario.all_bodies()) / scenario.seconds
+    print(f"scenario: {len(scenario.all_bodies())} messages settled in {scenario.seconds:.1f} s ({rate:.0f}/s)")
+    assert (scenario.lost(scenario.soak), scenario.duplicates(scenario.soak)) == ([], 0)
+    assert poisoned <= set(scenario.dead) and processed.isdisjoint(poisoned)
+    assert not behind_poison or scenario.fifo  # only a FIFO group's members share a poison message's receives
+
+
+def test_the_throttle_takes_a_burst_then_the_rate():
+    bucket = TokenBucket(rate=20, burst=3)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    time.sleep(0.06)  # 1.2 tokens' worth at 20/s
+    assert [bucket.take(), bucket.take()] == [True, False]
+
+
+def test_with_its_throttle_empty_the_api_refuses_then_recovers(pipeline, scenario):
+    """429 from HTTP and REST APIs, an error frame on a WebSocket; the bucket's size and rate are the answers' (see
+    the first test), here it is held empty so that a fast rate cannot refill it before the request arrives."""
+    first = good("before-throttle")
+    scenario.send(first, "throttle")  # a WebSocket client connects first: $connect counts against the throttle too
+    wait_for(lambda: scenario.processed(first), 60, "the first message")
+    throttle = pipeline.api.throttle
+    rate = throttle.rate
+    throttle.rate = 0.0
+    try:
+        while throttle.take():
+            pass
+        seen = len(pipeline.api.frames())
+        refused = good("throttled")
+        answer = pipeline.api.send(refused, group="throttle")
+        if answer.status != 429:  # WebSocket answers no status per frame: the refusal is an error frame
+            wait_for(lambda: any("Too Many Requests" in f for f in pipeline.api.frames()[seen:]), 10, "an error frame")
+    finally:
+        throttle.rate = rate
+    time.sleep(1 / rate + 0.05)  # one request's worth of tokens comes back
+    after = good("after-throttle")
+    scenario.send(after, "throttle")
+    wait_for(lambda: scenario.processed(after), 60, "a message after the throttle refilled")
+    assert scenario.deliveries(refused) == []
