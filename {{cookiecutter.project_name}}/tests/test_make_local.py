@@ -81,9 +81,13 @@ def children_of(pid: int) -> list[int]:
 
 @pytest.fixture
 def ports(expected):
-    """Free ports, and a batching window of at most 1 s (a lone message would wait out a longer one)."""
-    window = str(min(expected.batching_window, 1))
-    return {"LOCAL_SQS_PORT": str(free_port()), "LOCAL_API_PORT": str(free_port()), "LOCAL_BATCHING_WINDOW": window}
+    """Free ports, a batching window of at most 1 s (a lone message would wait out a longer one), one worker."""
+    return {
+        "LOCAL_SQS_PORT": str(free_port()),
+        "LOCAL_API_PORT": str(free_port()),
+        "LOCAL_BATCHING_WINDOW": str(min(expected.batching_window, 1)),
+        "LOCAL_MAX_CONCURRENCY": "1",  # one worker process is enough to see the example through
+    }
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
@@ -133,3 +137,10 @@ def test_a_bad_setting_is_a_clear_error_naming_it(synthesized, ports, variable, 
     output = "".join(iter_lines(process))
     assert process.returncode == 2
     assert variable in output and repr(value) in output and "Traceback" not in output
+
+
+def test_make_local_runs_the_emulator_for_the_stage_given():
+    run = subprocess.run(["make", "-n", "local", "STAGE=qa"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    [command] = [line for line in run.stdout.splitlines() if "-m local" in line]
+    assert command.split("-m local", 1)[1].split() == ["--stage", "qa"]
