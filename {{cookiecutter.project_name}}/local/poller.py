@@ -45,6 +45,7 @@ class Delivery:
     body: str
     receive_count: int
     deleted: bool  # False: it returns to the queue (failed, or the whole invocation failed)
+    received: float  # time.monotonic() when the invocation started (just after the receive)
     at: float  # time.monotonic() when the invocation ended
 
 
@@ -220,7 +221,7 @@ class Poller:
         with self._lock:
             self.stats.update(counts)
 
-    def _record(self, batch: list[dict[str, Any]], deleted: set[str]) -> None:
+    def _record(self, batch: list[dict[str, Any]], deleted: set[str], started: float) -> None:
         now = time.monotonic()
         with self._lock:
             self.deliveries += [
@@ -229,6 +230,7 @@ class Poller:
                     m["Body"],
                     int(m["Attributes"]["ApproximateReceiveCount"]),
                     m["MessageId"] in deleted,
+                    started,
                     now,
                 )
                 for m in batch
@@ -272,6 +274,7 @@ class Poller:
         return batch
 
     def _invoke(self, environment: ExecutionEnvironment, batch: list[dict[str, Any]]) -> None:
+        started = time.monotonic()
         records = [lambda_record(message, self.queue_arn) for message in batch]
         self._count(invocations=1, records=len(records))
         try:
@@ -279,14 +282,14 @@ class Poller:
         except InvocationFailed as error:
             self._count(failed_invocations=1, returned=len(records))
             self.log(f"invocation failed, all {len(records)} record(s) return to the queue: {error}")
-            return self._record(batch, set())
+            return self._record(batch, set(), started)
         failed: set[str] | None = set()
         if self.source.report_batch_item_failures:
             failed = failed_ids(response, {r["messageId"] for r in records})
         if failed is None:
             self._count(failed_invocations=1, returned=len(records))
             self.log(f"invalid batchItemFailures, all {len(records)} record(s) return to the queue: {response}")
-            return self._record(batch, set())
+            return self._record(batch, set(), started)
         done = [message for message in batch if message["MessageId"] not in failed]
         for start in range(0, len(done), RECEIVE_MAX):
             entries = [
@@ -295,4 +298,4 @@ class Poller:
             ]
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
         self._count(deleted=len(done), returned=len(failed))
-        self._record(batch, {message["MessageId"] for message in done})
+        self._record(batch, {message["MessageId"] for message in done}, started)

@@ -29,16 +29,16 @@ def test_the_whole_request_body_becomes_the_message_body(synthesized, expected):
     assert parameters["MessageBody"] == "$request.body"
 
 
-def test_fifo_messages_take_their_group_from_a_header_and_dedup_from_the_request_id(synthesized, settings):
+def test_fifo_messages_take_their_group_from_a_header_and_dedup_from_the_request_id(synthesized, expected):
     parameters = synthesized.only("AWS::ApiGatewayV2::Integration")["RequestParameters"]
     fifo_parameters = {k: v for k, v in parameters.items() if k in ("MessageGroupId", "MessageDeduplicationId")}
-    expected = {"MessageGroupId": "$request.header.x-message-group-id", "MessageDeduplicationId": "$context.requestId"}
-    assert fifo_parameters == (expected if settings.fifo else {})
+    wanted = {"MessageGroupId": "$request.header.x-message-group-id", "MessageDeduplicationId": "$context.requestId"}
+    assert fifo_parameters == (wanted if expected.fifo else {})
 
 
-def test_route_authorization_follows_api_auth(synthesized, settings):
+def test_route_authorization_follows_api_auth(synthesized, answers):
     route = synthesized.only("AWS::ApiGatewayV2::Route")
-    assert route["AuthorizationType"] == AUTHORIZATION_TYPE[settings.api_auth]
+    assert route["AuthorizationType"] == AUTHORIZATION_TYPE[answers["api_auth"]]
 
 
 def test_stage_throttles_at_the_rate_and_burst_asked(synthesized, expected):

@@ -39,17 +39,17 @@ def test_visibility_timeout_is_six_worker_timeouts_plus_the_batching_window(synt
     assert visibility >= synthesized.only("AWS::Lambda::Function")["Timeout"] * 6
 
 
-def test_both_queues_are_encrypted_as_asked(synthesized, settings):
+def test_both_queues_are_encrypted_as_asked(synthesized, answers):
     keys = synthesized.resources("AWS::KMS::Key")
-    expected = {
+    wanted = {
         "kms-managed": {"KmsMasterKeyId": "alias/aws/sqs"},
         "kms-customer": {"KmsMasterKeyId": arn_of(next(iter(keys), "none"))},
         "sqs-managed": {"SqsManagedSseEnabled": True},
-    }[settings.queue_encryption]
+    }[answers["queue_encryption"]]
     for _, queue in queues_by_name(synthesized).values():
         encryption = {k: v for k, v in queue["Properties"].items() if k in ("KmsMasterKeyId", "SqsManagedSseEnabled")}
-        assert encryption == expected
-    assert len(keys) == (1 if settings.queue_encryption == "kms-customer" else 0)
+        assert encryption == wanted
+    assert len(keys) == (1 if answers["queue_encryption"] == "kms-customer" else 0)
     assert all(key["Properties"]["EnableKeyRotation"] is True for key in keys.values())
 
 
@@ -68,9 +68,9 @@ def test_both_queues_refuse_requests_without_tls(synthesized):
     assert protected == set(synthesized.resources("AWS::SQS::Queue"))
 
 
-def test_queues_are_fifo_exactly_when_asked(synthesized, settings):
+def test_queues_are_fifo_exactly_when_asked(synthesized, expected):
     for _, queue in queues_by_name(synthesized).values():
-        assert queue["Properties"].get("FifoQueue", False) is settings.fifo
+        assert queue["Properties"].get("FifoQueue", False) is expected.fifo
 
 
 def sends_per_second(queue: dict) -> float:
@@ -96,8 +96,8 @@ def test_the_queue_accepts_every_request_the_api_lets_through(synthesized, answe
 def test_fifo_queues_run_in_high_throughput_mode(synthesized, answers):
     """Both queues: redrive moves messages into the dead-letter queue at the source queue's pace."""
     for name, (_, queue) in queues_by_name(synthesized).items():
-        expected = 2400 if answers["queue_type"] == "fifo" else float("inf")
-        assert sends_per_second(queue) == expected, name
+        wanted = 2400 if answers["queue_type"] == "fifo" else float("inf")
+        assert sends_per_second(queue) == wanted, name
 
 
 def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_before_it_expires(synthesized, expected):
@@ -111,5 +111,5 @@ def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_before_it_ex
 
 def test_queues_and_key_outlive_destroy_only_on_prod_like_stages(synthesized, expected):
     stateful = {**synthesized.resources("AWS::SQS::Queue"), **synthesized.resources("AWS::KMS::Key")}
-    expected = "Retain" if expected.prod_like else "Delete"
-    assert {resource["DeletionPolicy"] for resource in stateful.values()} == {expected}
+    wanted = "Retain" if expected.prod_like else "Delete"
+    assert {resource["DeletionPolicy"] for resource in stateful.values()} == {wanted}

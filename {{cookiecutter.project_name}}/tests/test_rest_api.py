@@ -69,9 +69,9 @@ def test_the_integration_sends_a_form_and_never_passes_a_body_through(synthesize
     assert list(integration(synthesized)["RequestTemplates"]) == [JSON]
 
 
-def test_the_request_template_encodes_the_body_and_knows_the_queue_type(synthesized, settings):
+def test_the_request_template_encodes_the_body_and_knows_the_queue_type(synthesized, expected):
     template = integration(synthesized)["RequestTemplates"][JSON]
-    assert template.startswith(f"#set($fifo = {'true' if settings.fifo else 'false'})##\n")
+    assert template.startswith(f"#set($fifo = {'true' if expected.fifo else 'false'})##\n")
     assert "&MessageBody=$util.urlEncode($input.body)##" in template
 
 
@@ -88,9 +88,9 @@ def test_requests_are_validated_against_a_json_object_model(synthesized):
     assert method(synthesized)["RequestModels"] == {JSON: ref(model_id)}
 
 
-def test_fifo_requests_must_name_their_message_group(synthesized, settings):
+def test_fifo_requests_must_name_their_message_group(synthesized, expected):
     required = method(synthesized).get("RequestParameters", {})
-    assert required == ({"method.request.header.X-Message-Group-Id": True} if settings.fifo else {})
+    assert required == ({"method.request.header.X-Message-Group-Id": True} if expected.fifo else {})
 
 
 def test_success_answers_202_a_refused_message_400_and_sqs_errors_500_or_502(synthesized):
@@ -111,23 +111,23 @@ def test_each_sqs_status_picks_exactly_one_integration_response(synthesized):
     for sqs_status in range(200, 600):
         picked = [code for code, pattern in patterns.items() if re.fullmatch(pattern, str(sqs_status))]
         if sqs_status < 400:
-            expected = []
+            wanted = []
         elif sqs_status == 400:
-            expected = ["400"]
+            wanted = ["400"]
         else:
-            expected = ["500"] if sqs_status < 500 else ["502"]
-        assert picked == expected, sqs_status
+            wanted = ["500"] if sqs_status < 500 else ["502"]
+        assert picked == wanted, sqs_status
 
 
-def test_the_400_template_knows_the_queue_type_and_answers_500_for_sqs_400s_that_are_ours(synthesized, settings):
+def test_the_400_template_knows_the_queue_type_and_answers_500_for_sqs_400s_that_are_ours(synthesized, expected):
     [refused] = [r for r in integration(synthesized)["IntegrationResponses"] if r["StatusCode"] == "400"]
     template = refused["ResponseTemplates"][JSON]
-    assert template.startswith(f"#set($fifo = {'true' if settings.fifo else 'false'})##\n")
+    assert template.startswith(f"#set($fifo = {'true' if expected.fifo else 'false'})##\n")
     assert "#set($context.responseOverride.status = 500)" in template
 
 
-def test_method_authorization_follows_api_auth(synthesized, settings):
-    assert method(synthesized)["AuthorizationType"] == AUTHORIZATION_TYPE[settings.api_auth]
+def test_method_authorization_follows_api_auth(synthesized, answers):
+    assert method(synthesized)["AuthorizationType"] == AUTHORIZATION_TYPE[answers["api_auth"]]
 
 
 def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, expected):

@@ -65,16 +65,16 @@ def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthe
     assert integration["PassthroughBehavior"] == "NEVER"
 
 
-def test_request_template_is_told_whether_the_queue_is_fifo(synthesized, settings):
+def test_request_template_is_told_whether_the_queue_is_fifo(synthesized, expected):
     template = integration_of(synthesized, "$default")["RequestTemplates"]["$default"]
-    assert template.splitlines()[0] == f"#set($fifo = {'true' if settings.fifo else 'false'})##"
+    assert template.splitlines()[0] == f"#set($fifo = {'true' if expected.fifo else 'false'})##"
 
 
-def test_only_connect_is_authorized_as_api_auth_asks(synthesized, settings):
+def test_only_connect_is_authorized_as_api_auth_asks(synthesized, answers):
     authorization = {key: route["AuthorizationType"] for key, route in routes(synthesized).items()}
-    expected = AUTHORIZATION_TYPE[settings.api_auth]
+    wanted = AUTHORIZATION_TYPE[answers["api_auth"]]
     # API Gateway authorizes a WebSocket client on $connect; the other routes run on the authorized connection.
-    assert authorization == {"$connect": expected, "$disconnect": "NONE", "$default": "NONE"}
+    assert authorization == {"$connect": wanted, "$disconnect": "NONE", "$default": "NONE"}
 
 
 def test_stage_is_named_for_the_stage_and_throttles_at_the_rate_and_burst_asked(synthesized, expected):

@@ -13,13 +13,13 @@ from conftest import arn_of
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, settings, expected):
+def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, answers, expected):
     function = synthesized.only("AWS::Lambda::Function")
     assert function["FunctionName"] == expected.worker_name
     assert function["Runtime"] == WORKER_RUNTIME
     assert function["Architectures"] == ["arm64"]
-    expected = {"websocket": "replies.lambda_handler"}.get(settings.api_flavour, "handler.lambda_handler")
-    assert function["Handler"] == expected
+    wanted = {"websocket": "replies.lambda_handler"}.get(answers["api_flavour"], "handler.lambda_handler")
+    assert function["Handler"] == wanted
 
 
 def test_worker_entry_point_exists_in_the_worker_code(synthesized, monkeypatch):
@@ -35,12 +35,12 @@ def test_worker_timeout_and_memory_are_as_asked(synthesized, expected):
     assert function["MemorySize"] == expected.worker_memory
 
 
-def test_worker_is_traced_and_told_its_queue_type(synthesized, settings):
+def test_worker_is_traced_and_told_its_queue_type(synthesized, answers):
     function = synthesized.only("AWS::Lambda::Function")
     assert function["TracingConfig"] == {"Mode": "Active"}
     environment = function["Environment"]["Variables"]
-    assert environment["QUEUE_TYPE"] == settings.queue_type
-    assert environment["POWERTOOLS_SERVICE_NAME"] == settings.project_name
+    assert environment["QUEUE_TYPE"] == answers["queue_type"]
+    assert environment["POWERTOOLS_SERVICE_NAME"] == answers["project_name"]
 
 
 def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthesized, expected):
