@@ -34,6 +34,7 @@ class Options:
     max_concurrency: int = DEFAULT_CONCURRENCY
     batching_window: int | None = None  # None: as synthesized
     stage: str | None = None
+    keep_deliveries: bool = False  # the pollers' record of every record handed to the worker (tests, soak)
 
     @classmethod
     def from_environment(cls, environ: dict[str, str], stage: str | None = None) -> Options:
@@ -123,6 +124,7 @@ class Emulator:
                 self.function,
                 worker_environment(self.function, self.api.worker_environment(), self.sqs.endpoint),
                 concurrency=self.concurrency,
+                keep_deliveries=options.keep_deliveries,
                 stdout=self.worker_output,
                 log=self.log,
             ).start()

@@ -11,11 +11,10 @@ import uuid
 from typing import Any
 
 from .assembly import Assembly
-from .serving import JsonRequestHandler, LocalHttpServer, post_json, throttle_of
-from .sqs import Answer, LocalSqs
+from .serving import JsonRequestHandler, LocalHttpServer, PostMessagesApi, throttle_of
+from .sqs import LocalSqs
 
 VARIABLE = "LOCAL_API_PORT"
-EXAMPLE_BODY = '{"order_id": 42}'
 
 
 class MissingValue(Exception):
@@ -39,7 +38,7 @@ def evaluate(expression: Any, *, body: str, headers: dict[str, str], request_id:
     raise ValueError(f"the emulator does not know this mapping expression: {expression}")
 
 
-class HttpApi:
+class HttpApi(PostMessagesApi):
     name = "HTTP API"
 
     def __init__(self, assembly: Assembly, sqs: LocalSqs, port: int, *, log: Any = print) -> None:
@@ -78,21 +77,3 @@ class HttpApi:
 
         self.server = LocalHttpServer(Handler, port, variable=VARIABLE)
         self.url = f"{self.server.url}{self.path}"
-
-    def worker_environment(self) -> dict[str, str]:
-        return {}
-
-    def example(self, fifo: bool) -> str:
-        group = " -H 'X-Message-Group-Id: customer-42'" if fifo else ""
-        return f"curl -sS {self.url} -H 'Content-Type: application/json'{group} -d '{EXAMPLE_BODY}'"
-
-    def send(self, body: str, *, group: str | None = None) -> Answer:
-        """POST one message as a client would (the tests and `python -m local.soak` use it)."""
-        return post_json(self.url, body, {"X-Message-Group-Id": group} if group else {})
-
-    def frames(self) -> list[str]:
-        """What a WebSocket client would have received: nothing, over HTTP every answer comes with its request."""
-        return []
-
-    def stop(self) -> None:
-        self.server.stop()

@@ -54,7 +54,8 @@ class InvocationFailed(Exception):
 
 
 class ExecutionEnvironment:
-    """One warm worker process (local.runtime). Started on first use, and again after a timeout or a crash."""
+    """One worker process (local.runtime), warmed up when the pollers start; after a timeout or a crash the next
+    invocation starts a new one (a cold start)."""
 
     def __init__(self, function: Function, environment: dict[str, str], stdout: IO[str] | None) -> None:
         self.function = function
@@ -181,6 +182,7 @@ class Poller:
         environment: dict[str, str],
         *,
         concurrency: int,
+        keep_deliveries: bool = False,
         stdout: IO[str] | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
@@ -189,7 +191,8 @@ class Poller:
         self.log = log
         self.fifo = queue_url.endswith(".fifo")
         self.stats: Counter[str] = Counter()
-        self.deliveries: list[Delivery] = []  # every record handed to the worker, in order
+        self.keep_deliveries = keep_deliveries
+        self.deliveries: list[Delivery] = []  # every record handed to the worker, in order, when kept
         self._lock = threading.Lock()
         # moto decides which FIFO groups are in flight once per ReceiveMessage call, before it long-polls, and does
         # not lock between calls: a call could hand out a group's next message while another call holds the first.
@@ -222,6 +225,8 @@ class Poller:
             self.stats.update(counts)
 
     def _record(self, batch: list[dict[str, Any]], deleted: set[str], started: float) -> None:
+        if not self.keep_deliveries:  # `make local` may run for days: keep only what the tests and the soak read
+            return
         now = time.monotonic()
         with self._lock:
             self.deliveries += [

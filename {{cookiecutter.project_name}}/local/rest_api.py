@@ -17,15 +17,14 @@ import jsonschema
 
 from . import vtl
 from .assembly import Assembly
-from .serving import JsonRequestHandler, LocalHttpServer, post_json, throttle_of
-from .sqs import Answer, LocalSqs
+from .serving import JsonRequestHandler, LocalHttpServer, PostMessagesApi, throttle_of
+from .sqs import LocalSqs
 
 VARIABLE = "LOCAL_API_PORT"
-EXAMPLE_BODY = '{"order_id": 42}'
 DEFAULT_CONTENT_TYPE = "application/json"  # what API Gateway assumes when a request names none
 
 
-class RestApi:
+class RestApi(PostMessagesApi):
     name = "REST API"
 
     def __init__(self, assembly: Assembly, sqs: LocalSqs, port: int, *, log: Any = print) -> None:
@@ -100,24 +99,6 @@ class RestApi:
 
         self.server = LocalHttpServer(Handler, port, variable=VARIABLE)
         self.url = f"{self.server.url}/{self.stage}{self.path}"
-
-    def worker_environment(self) -> dict[str, str]:
-        return {}
-
-    def example(self, fifo: bool) -> str:
-        group = " -H 'X-Message-Group-Id: customer-42'" if fifo else ""
-        return f"curl -sS {self.url} -H 'Content-Type: application/json'{group} -d '{EXAMPLE_BODY}'"
-
-    def send(self, body: str, *, group: str | None = None) -> Answer:
-        """POST one message as a client would (the tests and `python -m local.soak` use it)."""
-        return post_json(self.url, body, {"X-Message-Group-Id": group} if group else {})
-
-    def frames(self) -> list[str]:
-        """What a WebSocket client would have received: nothing, over HTTP every answer comes with its request."""
-        return []
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 def _queue_name(assembly: Assembly, uri: Any) -> str:

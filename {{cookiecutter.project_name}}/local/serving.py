@@ -12,6 +12,8 @@ from typing import Any
 
 from .sqs import HOST, Answer, ensure_free
 
+EXAMPLE_BODY = '{"order_id": 42}'  # the message the printed example sends
+
 
 class TokenBucket:
     """API Gateway's throttle as documented: a bucket of `burst` requests, refilled at `rate` per second; a request
@@ -89,3 +91,28 @@ def post_json(url: str, body: str, headers: dict[str, str]) -> Answer:
             return Answer(response.status, response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         return Answer(error.code, error.read().decode("utf-8"))
+
+
+class PostMessagesApi:
+    """What the HTTP and REST APIs share once served: `POST <url>` with a JSON body, one answer per request."""
+
+    server: LocalHttpServer
+    url: str
+
+    def worker_environment(self) -> dict[str, str]:
+        return {}
+
+    def example(self, fifo: bool) -> str:
+        group = " -H 'X-Message-Group-Id: customer-42'" if fifo else ""
+        return f"curl -sS {self.url} -H 'Content-Type: application/json'{group} -d '{EXAMPLE_BODY}'"
+
+    def send(self, body: str, *, group: str | None = None) -> Answer:
+        """POST one message as a client would (the tests and `python -m local.soak` use it)."""
+        return post_json(self.url, body, {"X-Message-Group-Id": group} if group else {})
+
+    def frames(self) -> list[str]:
+        """What a WebSocket client would have received: nothing, over HTTP every answer comes with its request."""
+        return []
+
+    def stop(self) -> None:
+        self.server.stop()

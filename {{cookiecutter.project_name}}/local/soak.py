@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,17 +114,24 @@ class Tally:
 
 
 def soak(tally: Tally, messages: int, poison_every: int, groups: int, timeout: float) -> dict[str, Any]:
-    """Send `messages` through the emulator's API (one in `poison_every` poison, spread over `groups` message
-    groups or WebSocket connections), wait until each is processed or dead-lettered, and return the figures."""
+    """Send `messages` through the emulator's API from one client per message group (or WebSocket connection), one
+    in `poison_every` poison; wait until each is processed or dead-lettered, and return the figures."""
     emulator = tally.emulator
     bodies = [poison("soak") if n % poison_every == 0 else good("soak") for n in range(messages)]
     poisoned = {b for b in bodies if '"reject": true' in b}
-    started = time.monotonic()
-    with unthrottled(emulator.api):
-        for n, body in enumerate(bodies):
-            answer = emulator.api.send(body, group=f"soak-{n % groups}")
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for n, body in enumerate(bodies):
+        by_group[f"soak-{n % groups}"].append(body)
+
+    def send_group(group: str) -> None:  # one client per group, in order: a FIFO group keeps its order
+        for body in by_group[group]:
+            answer = emulator.api.send(body, group=group)
             if answer.status not in (200, 202):
                 raise RuntimeError(f"the API refused a message: {answer.status} {answer.body}")
+
+    started = time.monotonic()
+    with unthrottled(emulator.api), ThreadPoolExecutor(max_workers=groups) as clients:
+        list(clients.map(send_group, by_group))
     sent = time.monotonic() - started
     wait_for(lambda: tally.settled(bodies), timeout, "every message processed or dead-lettered")
     seconds = time.monotonic() - started
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visibility-timeout", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
-    options = Options(sqs_port=0, api_port=0, visibility_timeout=args.visibility_timeout)
+    options = Options(sqs_port=0, api_port=0, visibility_timeout=args.visibility_timeout, keep_deliveries=True)
     with tempfile.TemporaryFile("w") as worker_output:
         with Emulator(options, worker_output=worker_output, log=lambda line: None) as emulator:
             figures = soak(Tally(emulator), args.messages, args.poison_every, args.groups, args.timeout)

@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -25,19 +26,19 @@ from websockets.sync.client import connect
 
 from . import vtl
 from .assembly import Assembly
-from .serving import JsonRequestHandler, LocalHttpServer, throttle_of
+from .serving import EXAMPLE_BODY, JsonRequestHandler, LocalHttpServer, throttle_of
 from .sqs import HOST, Answer, LocalSqs, ensure_free
 
 VARIABLE = "LOCAL_API_PORT"
 TEMPLATE_KEY = "$default"
-EXAMPLE_BODY = '{"order_id": 42}'
 
 
 class Client:
     """A client connection that collects every frame it receives."""
 
     def __init__(self, url: str) -> None:
-        self.connection = connect(url)
+        self._open = ExitStack()  # websockets wants its connections used as context managers
+        self.connection = self._open.enter_context(connect(url))
         self.received: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -50,7 +51,7 @@ class Client:
             pass
 
     def close(self) -> None:
-        self.connection.close()
+        self._open.close()
         self._reader.join()
 
 

@@ -271,6 +271,7 @@ def pipeline(synthesized: Synthesized, expected: Expected, tmp_path_factory: pyt
         max_concurrency=1 if many else 2,
         # A message visible again at once would come back within one batching window: one receive per batch then.
         batching_window=0 if many else min(expected.batching_window, 1),
+        keep_deliveries=True,
     )
     log = tmp_path_factory.mktemp("local") / "worker.log"
     with log.open("w") as output:
