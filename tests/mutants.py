@@ -231,6 +231,15 @@ MUTANTS = [
         "dashboard_name=settings.prefix",
     ),
     Mutant(
+        "make local deletes failed records (partial batch responses ignored)",
+        f"{PROJECT}/local/poller.py",
+        'failed = failed_ids(response, {r["messageId"] for r in records})',
+        "failed = set()",
+        # The REST variants run the same poller; with batches of 1 a failed record fails its whole invocation, so
+        # there is no partial response to ignore.
+        lambda answers: flavour("http", "websocket")(answers) and answer("batch_size", "10")(answers) != "1",
+    ),
+    Mutant(
         "oldest-message alarm not clamped",
         SETTINGS,
         "min(self.retry_budget_seconds, self.queue_retention_seconds // 2)",
