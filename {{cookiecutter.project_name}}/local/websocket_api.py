@@ -67,8 +67,8 @@ class WebSocketApi:
         [integration] = [
             i for _, i in assembly.of_type("AWS::ApiGatewayV2::Integration") if i["IntegrationType"] == "AWS"
         ]
-        [connect] = [r for _, r in assembly.of_type("AWS::ApiGatewayV2::Route") if r["RouteKey"] == "$connect"]
-        self.auth = connect.get("AuthorizationType", "NONE")
+        [connect_route] = [r for _, r in assembly.of_type("AWS::ApiGatewayV2::Route") if r["RouteKey"] == "$connect"]
+        self.auth = connect_route.get("AuthorizationType", "NONE")
         self.template: str = integration["RequestTemplates"][TEMPLATE_KEY]
         self.queue_name = _queue_name(assembly, integration["IntegrationUri"])
         self.headers = vtl.integration_headers(integration.get("RequestParameters", {}))
