@@ -7,16 +7,23 @@ import json
 import tomllib
 from pathlib import Path
 
-from {{ cookiecutter.__package_name }}.settings import POWERTOOLS_VERSION, WORKER_RUNTIME
+from aws_cdk import aws_lambda as lambda_
+
 from conftest import arn_of
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+def newest_python_runtime() -> str:
+    """The newest Python runtime this aws-cdk-lib knows (Runtime.PYTHON_3_N), found without settings.py."""
+    names = [name for name in dir(lambda_.Runtime) if name.startswith("PYTHON_3_")]
+    return getattr(lambda_.Runtime, max(names, key=lambda name: int(name.removeprefix("PYTHON_3_")))).name
+
+
 def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, answers, expected):
     function = synthesized.only("AWS::Lambda::Function")
     assert function["FunctionName"] == expected.worker_name
-    assert function["Runtime"] == WORKER_RUNTIME
+    assert function["Runtime"] == newest_python_runtime()
     assert function["Architectures"] == ["arm64"]
     wanted = {"websocket": "replies.lambda_handler"}.get(answers["api_flavour"], "handler.lambda_handler")
     assert function["Handler"] == wanted
@@ -54,13 +61,15 @@ def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthes
 
 
 def test_powertools_layer_is_the_version_the_tests_run(synthesized):
-    [layer] = synthesized.only("AWS::Lambda::Function")["Layers"]
+    """The layer's public SSM parameter names the runtime and the Powertools version pinned for the tests."""
+    function = synthesized.only("AWS::Lambda::Function")
+    [layer] = function["Layers"]
     parameter = synthesized.json["Parameters"][layer["Ref"]]
-    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
-    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/{WORKER_RUNTIME}/{POWERTOOLS_VERSION}"
     pyproject = tomllib.loads((PROJECT / "pyproject.toml").read_text())
-    dev_dependencies = pyproject["project"]["optional-dependencies"]["dev"]
-    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}" in dev_dependencies
+    [pin] = [d for d in pyproject["project"]["optional-dependencies"]["dev"] if d.startswith("aws-lambda-powertools")]
+    version = pin.split("==")[1]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/{function['Runtime']}/{version}"
 
 
 def test_worker_code_asset_holds_the_worker_modules_only(synthesized):
