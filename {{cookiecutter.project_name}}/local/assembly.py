@@ -91,6 +91,11 @@ class Assembly:
         logical_id = reference.get("Ref") or reference["Fn::GetAtt"][0]
         return self.properties(logical_id)["QueueName"]
 
+    def integration_queue_name(self, uri: Any) -> str:
+        """The queue an AWS integration URI (arn:...:apigateway:<region>:sqs:path/<account>/<queue>) points at."""
+        last = (uri["Fn::Join"][1] if isinstance(uri, dict) else [uri])[-1]
+        return self.queue_name(last) if isinstance(last, dict) else str(last).rsplit("/", 1)[-1]
+
     def queues(self) -> list[QueueSpec]:
         specs = []
         for _, queue in self.of_type("AWS::SQS::Queue"):

@@ -35,7 +35,7 @@ class RestApi(PostMessagesApi):
         self.path = "/" + resource["PathPart"]
         self.auth = method.get("AuthorizationType", "NONE")
         integration = method["Integration"]
-        queue_name = _queue_name(assembly, integration["Uri"])
+        queue_name = assembly.integration_queue_name(integration["Uri"])
         request_templates: dict[str, str] = integration["RequestTemplates"]
         headers_to_sqs = vtl.integration_headers(integration.get("RequestParameters", {}))
         responses = integration["IntegrationResponses"]
@@ -99,15 +99,6 @@ class RestApi(PostMessagesApi):
 
         self.server = LocalHttpServer(Handler, port, variable=VARIABLE)
         self.url = f"{self.server.url}/{self.stage}{self.path}"
-
-
-def _queue_name(assembly: Assembly, uri: Any) -> str:
-    """The queue an integration URI (arn:...:apigateway:<region>:sqs:path/<account>/<queue>) points at."""
-    parts = uri["Fn::Join"][1] if isinstance(uri, dict) else [uri]
-    last = parts[-1]
-    if isinstance(last, dict):
-        return assembly.queue_name(last)
-    return str(last).rsplit("/", 1)[-1]
 
 
 def _select(responses: list[dict[str, Any]], status: int) -> dict[str, Any]:

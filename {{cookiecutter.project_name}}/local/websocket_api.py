@@ -55,11 +55,6 @@ class Client:
         self._reader.join()
 
 
-def _queue_name(assembly: Assembly, uri: Any) -> str:
-    """The queue an integration URI (arn:...:apigateway:<region>:sqs:path/<account>/<queue>) points at."""
-    return assembly.queue_name(uri["Fn::Join"][1][-1])
-
-
 class WebSocketApi:
     name = "WebSocket API"
 
@@ -70,7 +65,7 @@ class WebSocketApi:
         [connect_route] = [r for _, r in assembly.of_type("AWS::ApiGatewayV2::Route") if r["RouteKey"] == "$connect"]
         self.auth = connect_route.get("AuthorizationType", "NONE")
         self.template: str = integration["RequestTemplates"][TEMPLATE_KEY]
-        self.queue_name = _queue_name(assembly, integration["IntegrationUri"])
+        self.queue_name = assembly.integration_queue_name(integration["IntegrationUri"])
         self.headers = vtl.integration_headers(integration.get("RequestParameters", {}))
         stage = assembly.only("AWS::ApiGatewayV2::Stage")
         self.stage = stage["StageName"]
