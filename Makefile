@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_CLI
 export CHECKOV
 
-.PHONY: install bake test mutants clean
+.PHONY: install bake test mutants bench clean
 
 install: $(BIN)/.installed $(CDK_CLI) $(CHECKOV)
 
@@ -36,14 +36,18 @@ bake: $(BIN)/.installed
 	$(BIN)/cookiecutter --no-input --overwrite-if-exists --output-dir $(BAKE_DIR) .
 	@echo "Baked into $(BAKE_DIR)/"
 
-# Two test processes: each baked variant is a synth (~450 MiB, CPU) and a suite that partly waits on the local
-# pipeline, so two side by side keep both cores busy.
+# Three test processes on two cores: each baked variant's suite is synths (~450 MiB each, CPU) and a local pipeline
+# that partly waits (visibility timeouts, processes starting), so a third keeps both cores busy.
 test: install
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 3
 
 # Plausible template bugs, one at a time: each must make a baked project's own suite fail (tests/mutants.py).
 mutants: install
 	cd tests && ../$(BIN)/python mutants.py
+
+# Timings against one bare CDK synth: B0 time to green vs an empty `cdk init` app, each variant (ARGS=--help).
+bench: install
+	cd tests && ../$(BIN)/python bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache $(BAKE_DIR) .pytest_cache

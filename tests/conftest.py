@@ -45,7 +45,12 @@ VARIANTS: dict[str, dict[str, str]] = {
         "max_concurrency": "1000",
         "worker_memory_mb": "128",
     },
-    "rest-standard-iam-customer": {"api_flavour": "rest", "queue_encryption": "kms-customer", "api_throttling": "1"},
+    "rest-standard-iam-customer": {
+        "project_name": "orders",  # sorts after local/ and ops/: the import order must not depend on the name
+        "api_flavour": "rest",
+        "queue_encryption": "kms-customer",
+        "api_throttling": "1",
+    },
     "rest-fifo-none-prod-vpc": {
         "api_flavour": "rest",
         "queue_type": "fifo",
@@ -119,3 +124,17 @@ def run_in_project_env(project: Path, env: dict[str, str], *command: str) -> sub
 @pytest.fixture(scope="session")
 def defaults() -> dict:
     return DEFAULTS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (the fresh install, then the variants' own suites, WebSocket ones the longest), so
+    that `pytest -n` does not end with one worker alone on a long test."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.nodeid.startswith("tests/test_fresh_install.py::test_default_project_installs"):
+            return 0
+        if item.nodeid.startswith("tests/test_bake.py::"):
+            return 1 if "websocket" in item.nodeid else 2
+        return 3
+
+    items.sort(key=rank)  # stable: the rest keep their order

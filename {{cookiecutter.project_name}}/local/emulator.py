@@ -78,7 +78,6 @@ def worker_environment(function: Function, api: dict[str, str], sqs_endpoint: st
             "AWS_ENDPOINT_URL": sqs_endpoint,  # any AWS client the worker makes talks to the local moto server
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
         }
     )
 

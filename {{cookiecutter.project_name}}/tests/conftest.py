@@ -15,6 +15,7 @@ from aws_cdk.assertions import Template
 from {{ cookiecutter.__package_name }}.checks import add_checks
 from {{ cookiecutter.__package_name }}.settings import ANSWERS, Settings
 from {{ cookiecutter.__package_name }}.stack import QueueStack
+
 from local.assembly import Assembly
 from local.emulator import Emulator, Options
 from local.sqs import Answer, LocalSqs, QueueSpec

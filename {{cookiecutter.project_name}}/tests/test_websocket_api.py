@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
+
 from conftest import (
     AUTHORIZATION_TYPE,
     assert_json_access_logs,

@@ -42,7 +42,6 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, queue_type: str):
     monkeypatch.setenv("QUEUE_TYPE", queue_type)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "worker-tests")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "worker-tests")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     return importlib.reload(importlib.import_module("handler"))
 

@@ -31,7 +31,6 @@ def test_worker_runs_the_current_python_runtime_on_arm64(synthesized, answers, e
 
 def test_worker_entry_point_exists_in_the_worker_code(synthesized, monkeypatch):
     module_name, function_name = synthesized.only("AWS::Lambda::Function")["Handler"].split(".")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     assert callable(getattr(importlib.import_module(module_name), function_name))
 

@@ -13,10 +13,8 @@ import os
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import ClientError
 
 import handler
 
@@ -27,12 +25,17 @@ logger = Logger(child=True)
 
 @cache
 def connections_client() -> Any:
-    """Created on the first reply and kept for the life of the execution environment (warm invocations reuse it)."""
+    """Created on the first reply and kept for the life of the execution environment (warm invocations reuse it);
+    boto3 is imported here, not at the cold start (~150 ms)."""
+    import boto3
+
     return boto3.client("apigatewaymanagementapi", endpoint_url=os.environ[ENDPOINT_VARIABLE])
 
 
 def send(connection_id: str, payload: Any) -> bool:
     """Post `payload` as one JSON text frame to the connection. False when the client has gone already."""
+    from botocore.exceptions import ClientError
+
     data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     try:
         connections_client().post_to_connection(ConnectionId=connection_id, Data=data)
