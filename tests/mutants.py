@@ -240,6 +240,20 @@ MUTANTS = [
         lambda answers: flavour("http", "websocket")(answers) and answer("batch_size", "10")(answers) != "1",
     ),
     Mutant(
+        "failed messages not counted in the worker's metrics",
+        f"{PROJECT}/worker/handler.py",
+        'metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=1)',
+        "pass",
+        lambda answers: flavour("http")(answers) and not fifo(answers),
+    ),
+    Mutant(
+        "the reply client's boto3 imported at the cold start",
+        f"{PROJECT}/worker/replies.py",
+        "from aws_lambda_powertools import Logger\n",
+        "import boto3  # noqa: F401\nfrom aws_lambda_powertools import Logger\n",
+        lambda answers: flavour("websocket")(answers) and not fifo(answers),
+    ),
+    Mutant(
         "oldest-message alarm not clamped",
         SETTINGS,
         "min(self.retry_budget_seconds, self.queue_retention_seconds // 2)",

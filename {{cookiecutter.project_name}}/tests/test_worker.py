@@ -104,6 +104,21 @@ def test_each_record_logs_one_json_line_with_its_message_id(handler, monkeypatch
     assert lines[0]["result"] == {"status": "processed", "fields": ["a"]}
 
 
+def test_each_invocation_emits_its_processed_and_failed_counts_as_emf(handler, capsys):
+    """CloudWatch reads the metrics from one embedded-metric-format line per invocation, in the project's namespace."""
+    capsys.readouterr()
+    good, broken, also_good = record('{"a": 1}'), record("nope"), record('{"b": 2}')
+    handler.lambda_handler({"Records": [good, broken, also_good]}, FakeContext())
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "worker-tests"
+    assert {metric["Name"]: metric["Unit"] for metric in directive["Metrics"]} == {
+        "MessagesProcessed": "Count",
+        "MessagesFailed": "Count",
+    }
+    assert sum(emf["MessagesProcessed"]) == 2 and sum(emf["MessagesFailed"]) == 1
+
+
 def test_fifo_failure_stops_the_rest_of_its_group_only(fifo_handler):
     a1, a2, a3 = record('{"n": 1}', group="a"), record("broken", group="a"), record('{"n": 3}', group="a")
     b1 = record('{"n": 1}', group="b")
