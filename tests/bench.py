@@ -9,7 +9,7 @@ a shared, noisy machine slows them alike:
   --language python` (pinned CLI, files only), venv, pip install of its requirements, `cdk synth`, its pytest.
   Target: template / empty app <= 0.75, the median of the per-repetition ratios.
 - variants: each option combination of tests/conftest.py baked and its own suite run as tests/test_bake.py runs it;
-  the whole matrix one after another (the sum) and two at a time (wall, as `make test` runs pytest -n 2).
+  the whole matrix one after another (the sum) and two at a time (wall, one per core).
 
 Prints a table and writes the same figures as JSON (bench.json at the template root unless --json). Exits 1, with
 the failing step's output tail, if a step fails; a missed target is reported, not an error (unless --strict).
@@ -135,8 +135,8 @@ def template_path() -> dict[str, float]:
 
 
 def cdk_init_path() -> dict[str, float]:
-    """B0 for an empty CDK app, each step explicit: `cdk init --generate-only` would otherwise `git init` and create
-    the venv itself; the steps after it are the ones its README gives."""
+    """B0 for an empty CDK app, each step explicit: `--generate-only` keeps `cdk init` from running `git init` and
+    creating the venv itself; the steps after it are the ones its README gives."""
     with tempfile.TemporaryDirectory(prefix="bench-b0-cdk-init-") as workdir:
         project = Path(workdir) / "empty-app"
         project.mkdir()
@@ -165,7 +165,7 @@ def variant(name: str) -> dict[str, float]:
 
 
 def two_at_a_time(names: list[str]) -> float:
-    """The wall time of the variants run by two workers, one per core, as `make test` (pytest -n 2) runs them."""
+    """The wall time of the variants run by two workers, one per core (as pytest-xdist workers would run them)."""
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(variant, names))
