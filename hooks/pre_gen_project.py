@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import shlex
 import sys
 
 PROJECT_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -231,6 +232,21 @@ def validate(answers: dict) -> list[str]:
     return problems + check_combinations(answers, numbers)
 
 
+def rerun_command(answers: dict, problems: list[str]) -> str:
+    """One command that runs the template again with every answer given, the refused ones marked to fix, so that
+    nothing has to be typed twice (each problem starts with the name of the answer to change)."""
+    refused = {problem.split(":", 1)[0] for problem in problems}
+    command = ["cookiecutter", str(answers.get("_template", "<template>")), "--no-input"]
+    if answers.get("_output_dir") not in (None, "", "."):
+        command += ["--output-dir", str(answers["_output_dir"])]
+    for key, value in answers.items():
+        if key.startswith("_"):  # computed variables and cookiecutter's own (_template, _output_dir, ...)
+            continue
+        value = _text(value)
+        command.append(f"{key}=<FIX: {value}>" if key in refused else f"{key}={value}")
+    return " ".join(shlex.quote(part) for part in command)
+
+
 def main(answers: dict) -> int:
     problems = validate(answers)
     if not problems:
@@ -240,6 +256,9 @@ def main(answers: dict) -> int:
     print(f"ERROR: {len(problems)} answer(s) cannot be used; nothing was generated:", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
+    print("To run again with every answer you gave, fix the ones marked FIX in:", file=sys.stderr)
+    print(f"  {rerun_command(answers, problems)}", file=sys.stderr)
+    print("(cookiecutter then prints its own traceback for the stopped hook; the problems are above.)", file=sys.stderr)
     return 1
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
@@ -95,6 +97,14 @@ VARIANTS: dict[str, dict[str, str]] = {
         "queue_encryption": "sqs-managed",
     },
 }
+
+
+def answers_of(overrides: dict[str, str]) -> dict[str, str]:
+    """Every prompted answer as cookiecutter settles it without prompting: the overrides, and the defaults of the
+    others, computed ones (e.g. the batching window) rendered from the answers before them."""
+    context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=overrides)
+    rendered = prompt_for_config(context, no_input=True)
+    return {key: value for key, value in rendered.items() if not key.startswith("_")}
 
 
 def load_hook(name: str) -> ModuleType:

@@ -5,18 +5,10 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import DEFAULTS, VARIANTS, load_hook
+from conftest import DEFAULTS, VARIANTS, answers_of, load_hook
 
 pre_gen = load_hook("pre_gen_project")
 PROD_LIKE = {"prod", "production", "live"}  # stages the generated README promises keep their data
-
-
-def answers_of(overrides: dict[str, str]) -> dict[str, str]:
-    return {
-        key: (value[0] if isinstance(value, list) else value)
-        for key, value in DEFAULTS.items()
-        if not key.startswith("_")
-    } | overrides
 
 
 CHOICES = [key for key, value in DEFAULTS.items() if isinstance(value, list) and not key.startswith("_")]

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import ast
+import json
+import shlex
+import subprocess
+import sys
 import tomllib
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from conftest import DEFAULTS, TEMPLATE, load_hook
+from conftest import DEFAULTS, TEMPLATE, answers_of, load_hook
 
 pre_gen = load_hook("pre_gen_project")
 
 
 def answers(**overrides) -> dict:
-    chosen = {key: (value[0] if isinstance(value, list) else value) for key, value in DEFAULTS.items()}
-    return chosen | overrides
+    return answers_of({key: str(value) for key, value in overrides.items()})
 
 
 # (answers to change, variable the message must name, words the message must carry)
@@ -195,3 +198,42 @@ def test_good_answers_pass(defaults):
     assert pre_gen.validate(answers()) == []
     assert pre_gen.validate(answers(queue_type="fifo", batch_size=10, batching_window_seconds=0)) == []
     assert pre_gen.validate(answers(batch_size="10000", batching_window_seconds="300", alarm_email="a.b@ex.org")) == []
+
+
+def test_a_refused_bake_prints_a_ready_to_run_command_with_every_answer(tmp_path, capfd):
+    given = {"project_name": "Orders API", "stage": "prod", "api_flavour": "rest", "batch_size": "100"}
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=given, output_dir=str(tmp_path / "out"))
+    err = capfd.readouterr().err
+    command = shlex.split(err.split("fix the ones marked FIX in:\n", 1)[1].splitlines()[0])
+    assert command[:3] == ["cookiecutter", str(TEMPLATE), "--no-input"]
+    assert command[3:5] == ["--output-dir", str(tmp_path / "out")]
+    rerun = dict(part.split("=", 1) for part in command[5:])
+    assert set(rerun) == {key for key in DEFAULTS if not key.startswith("_")}
+    assert rerun["project_name"] == "<FIX: Orders API>"
+    assert (rerun["stage"], rerun["api_flavour"], rerun["batch_size"]) == ("prod", "rest", "100")
+    assert rerun["batching_window_seconds"] == "1"  # the default computed from the batch size, not refused
+    # Fixed as the marker asks, the command bakes.
+    fixed = [part.replace("<FIX: Orders API>", "orders-api") for part in command]
+    run = subprocess.run([sys.executable, "-m", *fixed], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "orders-api" / "app.py").exists()
+
+
+PROMPTS = [key for key in DEFAULTS if not key.startswith("_")]
+
+
+@pytest.mark.parametrize(("answered", "window"), [({"queue_type": "2"}, "0"), ({"batch_size": "100"}, "1")])
+def test_pressing_enter_after_choosing_fifo_or_a_large_batch_bakes(tmp_path, answered, window):
+    """Interactive, as a user types: Enter on every prompt but one (choice 2 of queue_type is fifo)."""
+    keys = "".join(f"{answered.get(key, '')}\n" for key in PROMPTS)
+    run = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", str(TEMPLATE), "--output-dir", str(tmp_path)],
+        input=keys,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    settled = json.loads((tmp_path / "async-api" / ".cookiecutter.json").read_text())
+    assert settled["batching_window_seconds"] == window
