@@ -28,7 +28,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server can listen on the port again, as `make local` restarted would (SO_REUSEADDR: the closed
+    connections' TIME_WAIT entries do not hold a port)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
