@@ -7,6 +7,7 @@ import sys
 import tomllib
 from importlib.metadata import version
 
+import yaml
 from packaging.requirements import Requirement
 
 from conftest import TEMPLATE
@@ -32,3 +33,17 @@ def test_the_template_code_is_lint_clean():
     for lint in (("check", "hooks", "tests"), ("format", "--check", "hooks", "tests")):
         run = subprocess.run([sys.executable, "-m", "ruff", *lint], cwd=TEMPLATE, capture_output=True, text=True)
         assert run.returncode == 0, run.stdout
+
+
+def test_the_pre_commit_hooks_pin_the_ruff_of_the_generated_project(cookies):
+    project = cookies.bake().project_path
+    dev = tomllib.loads((project / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    [ruff] = [pin for pin in dev if pin.startswith("ruff==")]
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    pinned = {
+        dependency
+        for hook in hooks
+        if hook["entry"].startswith("ruff ")
+        for dependency in hook["additional_dependencies"]
+    }
+    assert pinned == {ruff}

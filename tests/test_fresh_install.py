@@ -12,6 +12,8 @@ import yaml
 def test_default_project_installs_tests_and_synthesizes_on_its_own(cookies):
     project = cookies.bake().project_path
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    for git in (["git", "init", "-q"], ["git", "add", "-A"]):  # the next steps the post-generation hook prints
+        subprocess.run(git, cwd=project, check=True)
     for target in ("install", "lint", "test", "synth"):
         run = subprocess.run(["make", target], cwd=project, env=env, capture_output=True, text=True, timeout=1800)
         assert run.returncode == 0, f"make {target}:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"

@@ -290,14 +290,13 @@ def check(
     """Run the four steps against the deployed stack; Skip when there is nothing to check."""
     credentials = credentials_of(session)
     client = _clients(session, region)
+    status, outputs = stack_outputs(client("cloudformation"), settings.stack_name)
     tag = uuid.uuid4().hex
     body = body if body is not None else json.dumps({TAG_FIELD: tag})
     report.out(
         f"integration: {settings.stack_name} in {region} ({settings.api_flavour} API, api_auth {settings.api_auth}, "
         f"{settings.queue_type} queue), check {tag}"
     )
-
-    status, outputs = stack_outputs(client("cloudformation"), settings.stack_name)
     url = outputs.get(URL_OUTPUT)
     if not url:
         report.failed("stack", f"{status}, but no {URL_OUTPUT} output (deployed from another version?)")
