@@ -24,3 +24,17 @@ def test_the_project_ci_runs_the_make_targets(cookies):
     workflow = yaml.safe_load((cookies.bake().project_path / ".github" / "workflows" / "ci.yml").read_text())
     commands = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
     assert commands == ["make install", "make lint", "make test", "make synth"]
+
+
+def test_the_project_ci_deploys_only_once_given_a_role(cookies):
+    """Off by default: the deploy job runs for pushes to main after the tests, and only with a role to assume
+    (GitHub OIDC: no stored AWS keys), in a protected environment; then it checks the deployed stack."""
+    deploy = yaml.safe_load((cookies.bake().project_path / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+    deploy = deploy["deploy"]
+    assert "vars.AWS_DEPLOY_ROLE_ARN != ''" in deploy["if"] and "refs/heads/main" in deploy["if"]
+    assert deploy["needs"] == "test" and deploy["environment"]
+    assert deploy["permissions"] == {"id-token": "write", "contents": "read"}
+    [credentials] = [step for step in deploy["steps"] if "configure-aws-credentials" in step.get("uses", "")]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    commands = [step["run"].split()[:2] for step in deploy["steps"] if "run" in step]
+    assert commands == [["make", "install"], ["make", "deploy"], ["make", "integration"]]
