@@ -86,7 +86,7 @@ def next_steps(answers: dict, root: Path) -> str:
             "  git init && git add -A && git commit -m 'Initial commit'",
             "  make install   # .venv with the CDK app, worker and test tools",
             "  make test      # offline: infrastructure assertions, worker and contract tests",
-            "  make deploy    # needs AWS credentials and a bootstrapped account (npx aws-cdk@2 bootstrap)",
+            "  make deploy    # needs AWS credentials and a CDK-bootstrapped account (README, Quick start)",
         ]
     )
 

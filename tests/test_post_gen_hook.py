@@ -110,6 +110,8 @@ def test_no_unrendered_template_syntax_is_left(cookies, flavour):
     for path in result.project_path.rglob("*"):
         if path.is_file():
             text = path.read_text(errors="replace")
+            if ".github" in path.parts:  # GitHub Actions' own expressions, ${{ ... }}, copied without rendering
+                text = re.sub(r"\$\{\{[^}]*\}\}", "", text)
             assert "{%" not in text and "{{" not in text, path
 
 
