@@ -118,6 +118,8 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> tuple[str, dict[str, 
         if error.response["Error"]["Code"] == "ValidationError" and "does not exist" in message:
             raise Skip(f"{stack_name} is not deployed (`make deploy` first); nothing to check") from error
         raise StepFailed(f"could not read {stack_name}: {error}") from error
+    except BotoCoreError as error:  # no network, an endpoint that cannot be reached
+        raise StepFailed(f"could not read {stack_name}: {error}") from error
     status = stack["StackStatus"]
     if status in NOT_DEPLOYED_STATUSES:
         raise Skip(f"{stack_name} is not deployed ({status}); nothing to check")
@@ -195,7 +197,8 @@ def send_websocket(url: str, body: str, *, settings: Settings, credentials: Any,
         # Host is left to the client, which sends the URL's; SigV4 signs that same value.
         headers = signed_headers("GET", https, body=b"", headers={}, credentials=credentials, region=region)
     try:
-        with connect(url, additional_headers=headers, open_timeout=REQUEST_TIMEOUT_SECONDS) as connection:
+        handshake_timeout = min(REQUEST_TIMEOUT_SECONDS, max(deadline - time.monotonic(), 0.1))
+        with connect(url, additional_headers=headers, open_timeout=handshake_timeout) as connection:
             connection.send(body)
             reply = connection.recv(timeout=max(deadline - time.monotonic(), 0.1))
     except InvalidStatus as error:
@@ -378,8 +381,8 @@ def _message_round_trip(
         waited = time.monotonic() - started
         result = json.dumps(line.get("result"))[:200]
         report.ok(
-            "worker log", f"`{PROCESSED}` in {log_group} after {waited:.0f} s, message id {line.get('message_id')}, "
-            f"result {result}"
+            "worker log",
+            f"`{PROCESSED}` in {log_group} after {waited:.0f} s, message id {line.get('message_id')}, result {result}",
         )
 
 
