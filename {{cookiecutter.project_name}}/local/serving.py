@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .sqs import HOST, Answer, ensure_free
+from .sqs import HOST, Answer, close_connections, ensure_free, post
 
 EXAMPLE_BODY = '{"order_id": 42}'  # the message the printed example sends
 
@@ -44,7 +42,8 @@ def throttle_of(route_settings: dict[str, Any]) -> TokenBucket:
 class JsonRequestHandler(BaseHTTPRequestHandler):
     """Reads a request body, answers JSON, and keeps the console for the worker's log lines."""
 
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # else the body, written after the headers, waits for the client's delayed ACK
 
     def body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -83,14 +82,7 @@ class LocalHttpServer:
 
 def post_json(url: str, body: str, headers: dict[str, str]) -> Answer:
     """POST a JSON body; the status and body of the answer, whatever the status."""
-    request = urllib.request.Request(
-        url, data=body.encode("utf-8"), headers={"Content-Type": "application/json", **headers}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, response.read().decode("utf-8"))
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, error.read().decode("utf-8"))
+    return post(url, body.encode("utf-8"), {"Content-Type": "application/json", **headers})
 
 
 class PostMessagesApi:
@@ -115,4 +107,5 @@ class PostMessagesApi:
         return []
 
     def stop(self) -> None:
+        close_connections(self.url)
         self.server.stop()

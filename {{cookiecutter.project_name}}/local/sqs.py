@@ -4,28 +4,30 @@ moto keeps what matters here as SQS does (visibility timeout, redrive after maxR
 deduplication, message attributes, the 1 MiB limit). Three things it leaves out are added by `post`, the door API
 Gateway's integrations knock on: the characters SQS refuses in a message body, in a message group id or in a
 deduplication id (moto takes any), and SQS's JSON answers for a caller that asks for `Accept: application/json`
-(moto answers XML whatever is asked). Two patches of moto 5.2 (pinned) follow: FIFO group order, and speed.
+(moto answers XML whatever is asked). The server runs in a process of its own (local.sqs_server, with its patches
+of moto), beside the API and the pollers rather than sharing one interpreter (and its lock) with them.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
-import logging
+import os
 import re
 import socket
-import urllib.error
+import subprocess
+import sys
+import threading
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from moto.core.utils import unix_time
-from moto.server import ThreadedMotoServer
-from moto.sqs.models import Message, Queue, SQSBackend
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -37,25 +39,6 @@ JSON = "application/json"
 # a body holds only these Unicode characters.
 ID_PATTERN = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
 BODY_PATTERN = re.compile("[\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
-
-
-def _groups_in_flight(queue: Queue) -> set[str]:
-    """The FIFO message groups with a message in flight *now*. moto 5.2 also counts messages whose visibility
-    timeout has run out but that no receive has looked at since; two messages of a group that time out together
-    then come back second-first (the first is skipped as "in flight" while the second is taken). SQS keeps the
-    order, so this emulator asks moto for the groups SQS would see."""
-    return {m.group_id for m in queue.pending_messages if m.group_id is not None and not m.visible}
-
-
-def _within_retention(backend: SQSBackend, queue_name: str, message: Message) -> bool:
-    """moto's own check, without computing every attribute of the queue (counting all its messages) for each message
-    it hands out, which made a receive from a queue of a hundred messages take ~100 ms."""
-    retention_seconds = int(backend.get_queue(queue_name).message_retention_period)
-    return retention_seconds + message.sent_timestamp / 1000 > unix_time()  # type: ignore[operator]
-
-
-Queue.pending_message_groups = property(_groups_in_flight)  # type: ignore[assignment]
-SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
 
 
 class PortInUse(Exception):
@@ -97,6 +80,50 @@ class Answer:
 
     status: int
     body: str
+
+
+# Connections to the local servers kept open between requests, by (host, port); each used by one request at a time.
+_idle: dict[tuple[str | None, int | None], list[http.client.HTTPConnection]] = defaultdict(list)
+_idle_lock = threading.Lock()
+
+
+def _address(url: str) -> tuple[str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def post(url: str, data: bytes, headers: dict[str, str]) -> Answer:
+    """POST to a local server over a connection kept open (HTTP/1.1 keep-alive, as API Gateway and SDK clients
+    do): a new TCP connection and server thread for every request would cost more than the request itself."""
+    address = _address(url)
+    while True:
+        with _idle_lock:
+            kept = _idle[address].pop() if _idle[address] else None
+        connection = kept or http.client.HTTPConnection(*address, timeout=30)
+        try:
+            connection.request("POST", urllib.parse.urlsplit(url).path or "/", body=data, headers=headers)
+            response = connection.getresponse()
+            answer = Answer(response.status, response.read().decode("utf-8"))
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            connection.close()
+            if kept:  # the server had closed the kept connection before reading the request: again, on a new one
+                continue
+            raise
+        except BaseException:
+            connection.close()
+            raise
+        with _idle_lock:
+            _idle[address].append(connection)
+        return answer
+
+
+def close_connections(url: str) -> None:
+    """Close the connections kept open to a server, before it stops: the side that closes a connection first holds
+    its port in TIME_WAIT for a minute, and a stopped server's port must be free at once."""
+    with _idle_lock:
+        kept = _idle.pop(_address(url), [])
+    for connection in kept:
+        connection.close()
 
 
 def form_fields(form: str) -> dict[str, str]:
@@ -159,17 +186,27 @@ def as_json(xml_answer: str) -> str:
 
 
 class LocalSqs:
-    """moto's server on 127.0.0.1:`port` (0: any free port) and a boto3 client for it."""
+    """moto's server on 127.0.0.1:`port` (0: any free port), in a process of its own, and a boto3 client for it."""
 
     def __init__(self, port: int = 0, *, variable: str = "LOCAL_SQS_PORT", region: str = REGION) -> None:
         ensure_free(port, variable)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: the worker's lines matter
-        self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-        self._server.start()
-        host, bound = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{bound}"
-        self.port = bound
-        self.region = region  # moto keeps one set of queues per region (and per process, whatever the server)
+        project = Path(__file__).resolve().parent.parent
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", "local.sqs_server", str(port)],
+            cwd=project,
+            env=os.environ | {"PYTHONPATH": str(project)},
+            stdin=subprocess.PIPE,  # the server stops when this closes (stop(), or this process ending)
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._server.stdout is not None
+        bound = self._server.stdout.readline().strip()  # the port, once the server listens
+        if not bound.isdigit():
+            self._server.wait()
+            raise RuntimeError(f"the local SQS server did not start (exit status {self._server.returncode})")
+        self.port = int(bound)
+        self.endpoint = f"http://{HOST}:{self.port}"
+        self.region = region  # moto keeps one set of queues per region (and per server process)
         self.client = boto3.client("sqs", region_name=region, endpoint_url=self.endpoint, **CREDENTIALS)
 
     def recreate(self, queues: list[QueueSpec]) -> dict[str, str]:
@@ -213,12 +250,7 @@ class LocalSqs:
         url = self.url(queue_name)
         request = AWSRequest("POST", url, data=form.encode("utf-8"), headers=headers)
         SigV4Auth(Credentials(*CREDENTIALS.values()), "sqs", self.region).add_auth(request)
-        prepared = urllib.request.Request(url, data=request.body, headers=dict(request.headers), method="POST")
-        try:
-            with urllib.request.urlopen(prepared, timeout=30) as response:
-                answer = Answer(response.status, response.read().decode("utf-8"))
-        except urllib.error.HTTPError as error:
-            answer = Answer(error.code, error.read().decode("utf-8"))
+        answer = post(url, request.body, dict(request.headers))
         if wants_json and answer.body.lstrip().startswith("<"):
             answer.body = as_json(answer.body)
         return answer
@@ -230,4 +262,13 @@ class LocalSqs:
         return self.post(queue_name, form, content_type | (headers or {}))
 
     def stop(self) -> None:
-        self._server.stop()
+        """Stop the server; its port is free when this returns."""
+        self.client.close()
+        close_connections(self.endpoint)
+        assert self._server.stdin is not None
+        self._server.stdin.close()
+        try:
+            self._server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._server.kill()
+            self._server.wait()
