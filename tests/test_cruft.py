@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEMPLATE
+from conftest import TEMPLATE, run_in_project
 
 # The last commit of the template a CI run landed before cruft support: projects made from it exist.
 OLDER = "95ac19c7c2082ad063dfffa21da1fc61843f3834"
@@ -67,14 +67,6 @@ def test_an_older_project_updates_cleanly_and_passes_its_suite(older):
     # The user's edit is no difference from the template: worker/logic.py is theirs (pyproject's [tool.cruft] skip).
     assert cruft("diff", "--exit-code", cwd=older, check=False).returncode == 0
 
-    env = os.environ | {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=older,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    suite = run_in_project(older, "pytest", "-q", "-p", "no:cacheprovider")  # as test_bake.py runs a suite
     assert suite.returncode == 0, suite.stdout[-6000:] + suite.stderr[-3000:]
     assert " passed" in suite.stdout and " failed" not in suite.stdout
