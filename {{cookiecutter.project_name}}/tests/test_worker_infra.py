@@ -49,6 +49,19 @@ def test_worker_is_traced_and_told_its_queue_type(synthesized, answers):
     assert environment["POWERTOOLS_SERVICE_NAME"] == answers["project_name"]
 
 
+def test_the_worker_role_may_upload_its_traces(synthesized):
+    """The worker's traces come from Lambda's active tracing alone (no X-Ray SDK in the worker); Lambda refuses to
+    create a function with active tracing whose role may not call xray:PutTraceSegments and PutTelemetryRecords."""
+    role_id = synthesized.only("AWS::Lambda::Function")["Role"]["Fn::GetAtt"][0]
+    granted = {
+        action
+        for statement in synthesized.statements_of(role_id)
+        if statement["Effect"] == "Allow" and statement["Resource"] == "*"
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= granted
+
+
 def test_event_source_mapping_batches_as_asked_and_reports_item_failures(synthesized, expected):
     mapping = synthesized.only("AWS::Lambda::EventSourceMapping")
     assert mapping["BatchSize"] == expected.batch_size
