@@ -29,6 +29,9 @@ RESERVED_PACKAGE_NAMES = frozenset(
         "handler",
         "logic",
         "replies",
+        "results",
+        "idempotency",
+        "schemas",
         "aws_cdk",
         "constructs",
         "cdk_nag",
@@ -62,6 +65,8 @@ CHOICES = {
     "api_auth": ("iam", "none"),
     "queue_encryption": ("kms-managed", "kms-customer", "sqs-managed"),
     "worker_vpc": ("none", "new"),
+    "result_topic": ("none", "sns"),
+    "idempotency": ("none", "dynamodb"),
 }
 FIFO_MAX_BATCH_SIZE = 10
 UNWINDOWED_MAX_BATCH_SIZE = 10

@@ -30,6 +30,7 @@ SQS_MAX_RETENTION_DAYS = 14
 DAY_SECONDS = 24 * 60 * 60
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,11}")
+ROUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LAYER_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+")
 # What `cdk synth|deploy -c key=value` may override (app.py); every other setting lives in this file.
 CONTEXT_KEYS = ("stage", "powertools_layer_arn")
@@ -55,6 +56,8 @@ class Settings:
     worker_memory_mb: int
     alarm_email: str
     worker_vpc: Literal["none", "new"]
+    result_topic: Literal["none", "sns"]  # sns: the worker publishes each result to the results topic (results.py)
+    idempotency: Literal["none", "dynamodb"]  # dynamodb: each message is processed once (worker/idempotency.py)
     # Custom observability: Lambda extension layers (e.g. a vendor's agent) and the environment they read.
     # The worker code does not change; Powertools Logger/Metrics output stays on stdout for CloudWatch.
     worker_extension_layer_arns: tuple[str, ...] = ()
@@ -65,11 +68,33 @@ class Settings:
     # The Powertools layer's ARN in a region where its public SSM parameter is missing (`make preflight` tells):
     # empty resolves `powertools_layer_parameter` at deploy time. Same version and architecture (arm64), please.
     powertools_layer_arn: str = ""
+    # idempotency = dynamodb: the message field that carries the client's idempotency key; a message without it is
+    # keyed by a hash of its whole body. A client that retries a request sends the same key.
+    idempotency_key_field: str = "idempotency_key"
+    # How long a processed message is remembered (its result is returned to every duplicate meanwhile). 0: the
+    # queue's retention, so that no copy SQS may still deliver, and no client retry sent meanwhile, runs twice.
+    idempotency_expiry_seconds: int = 0
+    # websocket: named routes, selected on the frame's `action` field ($request.body.action). Each goes to the
+    # queue like $default, with its route key as the `routeKey` message attribute, e.g. ("orders", "refunds").
+    websocket_routes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.fullmatch(self.stage):
             raise ValueError(
                 f"stage: {self.stage!r} is not allowed; use 1-12 lower-case letters and digits, starting with a letter"
+            )
+        for route in self.websocket_routes:
+            if not ROUTE_KEY_PATTERN.fullmatch(route):
+                raise ValueError(
+                    f"websocket_routes: {route!r} is not allowed; use 1-64 letters, digits, '-' or '_' (the keys "
+                    "starting with $ are API Gateway's own)"
+                )
+        if len(set(self.websocket_routes)) != len(self.websocket_routes):
+            raise ValueError(f"websocket_routes: {list(self.websocket_routes)} names a route twice")
+        if not self.idempotency_key_field or self.idempotency_expiry_seconds < 0:
+            raise ValueError(
+                "idempotency_key_field must not be empty and idempotency_expiry_seconds must be 0 (the queue's "
+                f"retention) or more; got {self.idempotency_key_field!r} and {self.idempotency_expiry_seconds}"
             )
         if self.powertools_layer_arn and not LAYER_ARN_PATTERN.fullmatch(self.powertools_layer_arn):
             raise ValueError(
@@ -115,6 +140,15 @@ class Settings:
     def worker_name(self) -> str:
         return f"{self.prefix}-worker"
 
+    @property
+    def results_topic_name(self) -> str:
+        """A standard topic even behind a FIFO queue: e-mail and Lambda subscriptions need one (README)."""
+        return f"{self.prefix}-results"
+
+    @property
+    def idempotency_table_name(self) -> str:
+        return f"{self.prefix}-idempotency"
+
     # Derived limits.
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -136,6 +170,11 @@ class Settings:
         dlq_retries receives hides it for a visibility timeout. It must stay below the retention, or the message
         expires instead (the generation hook refuses such answers)."""
         return self.visibility_timeout_seconds * self.dlq_retries
+
+    @property
+    def idempotency_expiry(self) -> int:
+        """Seconds a processed message is remembered: every duplicate younger than this gets the stored result."""
+        return self.idempotency_expiry_seconds or self.queue_retention_seconds
 
     @property
     def oldest_message_alarm_seconds(self) -> int:
@@ -187,4 +226,6 @@ ANSWERS = Settings(
     worker_memory_mb={{ cookiecutter.worker_memory_mb | int }},
     alarm_email="{{ cookiecutter.alarm_email }}",
     worker_vpc="{{ cookiecutter.worker_vpc }}",
+    result_topic="{{ cookiecutter.result_topic }}",
+    idempotency="{{ cookiecutter.idempotency }}",
 )
