@@ -77,6 +77,9 @@ class Settings:
     # websocket: named routes, selected on the frame's `action` field ($request.body.action). Each goes to the
     # queue like $default, with its route key as the `routeKey` message attribute, e.g. ("orders", "refunds").
     websocket_routes: tuple[str, ...] = ()
+    # Capacity sizing (README, "Capacity"; `make capacity`): how long one invocation of the worker typically takes
+    # with a full batch. Measure yours (the worker's Duration metric) and put it here.
+    typical_invocation_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not STAGE_PATTERN.fullmatch(self.stage):
