@@ -59,6 +59,7 @@ class Monitoring(Construct):
         queues: QueueWithDeadLetter,
         worker: lambda_.Function,
         api: ApiMetrics,
+        results: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         key = queues.key
@@ -135,6 +136,29 @@ class Monitoring(Construct):
             ),
             self._alarm("api-errors", api.server_errors, threshold=1, description=api.failures),
         ]
+        if results is not None:  # result_topic = sns
+            self.alarms += [
+                self._alarm(
+                    "results-publish-failed",
+                    cloudwatch.Metric(
+                        namespace=settings.project_name,
+                        metric_name="ResultsPublishFailed",  # worker/results.py
+                        dimensions_map={"service": settings.project_name},
+                        period=PERIOD,
+                        statistic="Sum",
+                    ),
+                    threshold=1,
+                    description="The worker could not publish results to the results topic; those messages are "
+                    "retried, and dead-lettered if it goes on.",
+                ),
+                self._alarm(
+                    "results-delivery-failed",
+                    results.metric_number_of_notifications_failed(period=PERIOD, statistic="Sum"),
+                    threshold=1,
+                    description="SNS could not deliver results to a subscriber (its own retry policy and "
+                    "dead-letter queue decide what becomes of them).",
+                ),
+            ]
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(self.topic))
             alarm.add_ok_action(actions.SnsAction(self.topic))

@@ -8,6 +8,8 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from .encryption import customer_key
+from .fanout import ResultsTopic
+from .idempotency import IdempotencyTable
 from .monitoring import Monitoring
 from .network import WorkerNetwork
 from .queue import QueueWithDeadLetter
@@ -50,13 +52,29 @@ class QueueStack(Stack):
             self,
             "Worker",
             settings=settings,
-            queue=self.queues.queue,
+            queues=self.queues,
             handler=api_flavour.worker_handler,
             network=self.network,
             key=self.key,
         )
+        self.results = (
+            ResultsTopic(self, "Results", settings=settings, key=self.key, publisher=self.worker)
+            if settings.result_topic == "sns"
+            else None
+        )
+        self.idempotency = (
+            IdempotencyTable(self, "Idempotency", settings=settings, key=self.key, worker=self.worker)
+            if settings.idempotency == "dynamodb"
+            else None
+        )
         self.api = api_flavour(self, "Api", settings=settings, queues=self.queues)
         self.api.connect_worker(self.worker)
         self.monitoring = Monitoring(
-            self, "Monitoring", settings=settings, queues=self.queues, worker=self.worker.function, api=self.api.metrics
+            self,
+            "Monitoring",
+            settings=settings,
+            queues=self.queues,
+            worker=self.worker.function,
+            api=self.api.metrics,
+            results=self.results.topic if self.results else None,
         )

@@ -2,29 +2,54 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import Duration
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from .checks import acknowledge
 from .encryption import log_group
 from .network import WorkerNetwork
+from .queue import QueueWithDeadLetter
 from .settings import WORKER_RUNTIME, Settings
 
-# The asset is the worker folder alone: no tests, no infrastructure code, no caches.
-WORKER_SOURCE = Path(__file__).resolve().parent.parent / "worker"
+# The asset is the worker folder and the message schema: no tests, no infrastructure code, no caches.
+PROJECT = Path(__file__).resolve().parent.parent
+WORKER_SOURCE = PROJECT / "worker"
+SCHEMA = PROJECT / "schemas" / "message.json"
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache"]
 
 
+@jsii.implements(ILocalBundling)
+class WorkerFolderWithSchema:
+    """Builds the asset on this machine (no docker): worker/, plus schemas/message.json where worker/schema.py
+    looks for it in Lambda. The asset's hash is its content's, so an edit to the schema deploys a new version."""
+
+    def try_bundle(self, output_dir: str, options: Any) -> bool:  # options: the BundlingOptions, unused
+        shutil.copytree(WORKER_SOURCE, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ASSET_EXCLUDES))
+        (Path(output_dir) / "schemas").mkdir(exist_ok=True)
+        shutil.copy2(SCHEMA, Path(output_dir) / "schemas" / SCHEMA.name)
+        return True
+
+
+def worker_code() -> lambda_.Code:
+    bundling = BundlingOptions(image=DockerImage.from_registry("scratch"), local=WorkerFolderWithSchema())
+    return lambda_.Code.from_asset(
+        str(WORKER_SOURCE), exclude=ASSET_EXCLUDES, bundling=bundling, asset_hash_type=AssetHashType.OUTPUT
+    )
+
+
 class Worker(Construct):
-    """`function` receives batches from `queue` and reports the records that failed (partial batch response)."""
+    """`function` receives batches from the queue and reports the records that failed (partial batch response);
+    it sends the messages that can never succeed to the dead-letter queue itself (worker/dead_letters.py)."""
 
     def __init__(
         self,
@@ -32,7 +57,7 @@ class Worker(Construct):
         construct_id: str,
         *,
         settings: Settings,
-        queue: sqs.IQueue,
+        queues: QueueWithDeadLetter,
         handler: str,
         network: WorkerNetwork | None = None,
         key: kms.IKey | None = None,
@@ -78,7 +103,7 @@ class Worker(Construct):
             description=f"Processes messages from {settings.queue_name}",
             runtime=lambda_.Runtime(WORKER_RUNTIME, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(WORKER_SOURCE), exclude=ASSET_EXCLUDES),
+            code=worker_code(),
             handler=handler,
             # Observability tools that ship as a Lambda extension plug in through settings, not the plumbing.
             layers=[powertools, *self._extension_layers(settings)],
@@ -92,14 +117,18 @@ class Worker(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": settings.project_name,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "QUEUE_TYPE": settings.queue_type,
+                "DEAD_LETTER_QUEUE_URL": queues.dead_letter_queue.queue_url,
                 **settings.worker_environment,
             },
             vpc=network.vpc if network else None,
             vpc_subnets=network.subnets if network else None,
             security_groups=[network.security_group] if network else None,
         )
+        # Rejected messages go to the dead-letter queue on their first receive: SendMessage there, and the key.
+        queues.dead_letter_queue.grant(self.role, "sqs:SendMessage")
+        queues.grant_key_for_send(self.role)
         self.event_source = sources.SqsEventSource(
-            queue,
+            queues.queue,
             batch_size=settings.batch_size,
             max_batching_window=(
                 Duration.seconds(settings.batching_window_seconds) if settings.batching_window_seconds else None
