@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,6 +78,12 @@ def record_answers(root: Path, answers: dict) -> None:
     (root / ANSWERS_FILE).write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
 
 
+def fill_capacity_section(root: Path) -> None:
+    """The README's capacity figures for these answers, by the project's own `make capacity` code (it needs only
+    the standard library and settings.py, like this hook), which also prints its warnings. -B: no bytecode left."""
+    subprocess.run([sys.executable, "-B", "-m", "ops.capacity", "--readme"], cwd=root, check=True)
+
+
 def next_steps(answers: dict, root: Path) -> str:
     return "\n".join(
         [
@@ -94,6 +101,7 @@ def next_steps(answers: dict, root: Path) -> str:
 def main(answers: dict, root: Path) -> int:
     prune(root, answers)
     record_answers(root, answers)
+    fill_capacity_section(root)
     print(next_steps(answers, root))
     return 0
 

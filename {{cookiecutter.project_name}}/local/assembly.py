@@ -111,6 +111,22 @@ class Assembly:
             )
         return specs
 
+    def topics(self) -> dict[str, str]:
+        """Logical id -> name of every SNS topic (the results topic, the alarm topic)."""
+        return {logical_id: topic["TopicName"] for logical_id, topic in self.of_type("AWS::SNS::Topic")}
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Logical id -> what CreateTable needs of every DynamoDB table (the idempotency table)."""
+        keys = ("TableName", "KeySchema", "AttributeDefinitions", "BillingMode")
+        return {
+            logical_id: {key: table[key] for key in keys if key in table}
+            for logical_id, table in self.of_type("AWS::DynamoDB::Table")
+        }
+
+    def queue_ids(self) -> dict[str, str]:
+        """Logical id -> name of every queue."""
+        return {logical_id: queue["QueueName"] for logical_id, queue in self.of_type("AWS::SQS::Queue")}
+
     def event_source(self) -> EventSource:
         mapping = self.only("AWS::Lambda::EventSourceMapping")
         return EventSource(
@@ -141,6 +157,7 @@ def _attribute(value: Any) -> str:
 def newest_source() -> float:
     """The modification time of the newest file the synthesized template depends on."""
     files = [PROJECT / "app.py", PROJECT / "cdk.json", *(PROJECT / "{{ cookiecutter.__package_name }}").rglob("*")]
+    files += (PROJECT / "schemas").rglob("*")  # the REST API's request model
     return max(f.stat().st_mtime for f in files if f.is_file() and "__pycache__" not in f.parts)
 
 

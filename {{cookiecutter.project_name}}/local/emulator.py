@@ -56,10 +56,39 @@ class Options:
         )
 
 
-def worker_environment(function: Function, api: dict[str, str], sqs_endpoint: str) -> dict[str, str]:
+def create_resources(assembly: Assembly, sqs: LocalSqs, queue_urls: dict[str, str]) -> dict[str, str]:
+    """The stack's other resources the worker talks to, in the same moto server: its SNS topics (each with a local
+    queue `<topic>-local` subscribed, to read what was published) and DynamoDB tables. Logical id -> what a Ref to
+    it gives (a queue's URL, a topic's ARN, a table's name)."""
+    import boto3
+
+    sns = boto3.client("sns", region_name=REGION, endpoint_url=sqs.endpoint, **CREDENTIALS)
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=sqs.endpoint, **CREDENTIALS)
+    references = {logical_id: queue_urls[name] for logical_id, name in assembly.queue_ids().items()}
+    for logical_id, name in assembly.topics().items():
+        references[logical_id] = arn = sns.create_topic(Name=name)["TopicArn"]
+        subscriber = sqs.client.create_queue(QueueName=f"{name}-local")["QueueUrl"]
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=sqs.arn(f"{name}-local"))
+        queue_urls[f"{name}-local"] = subscriber
+    for logical_id, table in assembly.tables().items():
+        dynamodb.create_table(**table)
+        references[logical_id] = table["TableName"]
+    return references
+
+
+def worker_environment(
+    function: Function, api: dict[str, str], sqs_endpoint: str, references: dict[str, str] | None = None
+) -> dict[str, str]:
     """The function's environment as synthesized, on top of the caller's (their own variables pass through), with
-    what only exists at deploy time (e.g. the @connections URL) pointed at the local endpoints."""
+    what only exists at deploy time (the @connections URL, a Ref to a queue, topic or table) pointed at the local
+    endpoints and resources."""
+    references = references or {}
     synthesized = {name: value for name, value in function.environment.items() if isinstance(value, str)}
+    synthesized |= {
+        name: references[value["Ref"]]
+        for name, value in function.environment.items()
+        if isinstance(value, dict) and value.get("Ref") in references
+    }
     unresolved = set(function.environment) - set(synthesized) - set(api)
     if unresolved:
         raise ValueError(
@@ -108,6 +137,7 @@ class Emulator:
         try:
             self.sqs = LocalSqs(options.sqs_port)
             self.queue_urls = self.sqs.create(self.assembly.queues(), visibility_timeout=options.visibility_timeout)
+            self.references = create_resources(self.assembly, self.sqs, self.queue_urls)
             flavour = self.settings.api_flavour
             module = importlib.import_module(f"local.{flavour}_api")
             self.api = getattr(module, API_CLASSES[flavour])(self.assembly, self.sqs, options.api_port, log=self.log)
@@ -121,7 +151,7 @@ class Emulator:
                 self.sqs.arn(self.source.queue),
                 self.source,
                 self.function,
-                worker_environment(self.function, self.api.worker_environment(), self.sqs.endpoint),
+                worker_environment(self.function, self.api.worker_environment(), self.sqs.endpoint, self.references),
                 concurrency=self.concurrency,
                 keep_deliveries=options.keep_deliveries,
                 stdout=self.worker_output,

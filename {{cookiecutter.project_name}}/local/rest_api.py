@@ -1,9 +1,14 @@
 """The REST API, locally: `POST /messages` through the method and its AWS integration as synthesized.
 
 In API Gateway's order: the stage throttle (429), the Content-Type against the request templates (passthrough
-NEVER: 415), the request validator (required headers, the body against the model: 400), the request template
+NEVER: 415), the request validator (required headers; the body against the model's JSON schema, checked with
+jsonschema's draft 4 validator: 400, the BAD_REQUEST_BODY gateway response as synthesized), the request template
 rendered into SQS's form and POSTed to the local SQS with the integration's headers, then SQS's status picks the
 integration response whose template renders the client's answer. IAM auth is not checked.
+
+The validation errors name the same problems as API Gateway's, in jsonschema's words rather than AWS's: locally
+`[5 is not of type 'string' (at /idempotency_key)]`, where API Gateway says
+`[instance type (integer) does not match any allowed primitive type (allowed: ["string"])]`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .sqs import LocalSqs
 
 VARIABLE = "LOCAL_API_PORT"
 DEFAULT_CONTENT_TYPE = "application/json"  # what API Gateway assumes when a request names none
+INVALID_BODY = "Invalid request body"  # API Gateway's $context.error.message for BAD_REQUEST_BODY
 
 
 class RestApi(PostMessagesApi):
@@ -49,24 +55,27 @@ class RestApi(PostMessagesApi):
             content_type: assembly.properties(model["Ref"])["Schema"]
             for content_type, model in method.get("RequestModels", {}).items()
         }
+        gateway_responses = {r["ResponseType"]: r for _, r in assembly.of_type("AWS::ApiGateway::GatewayResponse")}
+        bad_body = gateway_responses.get("BAD_REQUEST_BODY", {})
         [stage] = [s for _, s in assembly.of_type("AWS::ApiGateway::Stage")]
         self.stage = stage["StageName"]
         self.throttle = throttle = throttle_of(stage["MethodSettings"][0])
         api = self
 
-        def refusal(headers: dict[str, str], body: str, content_type: str) -> tuple[int, dict[str, str]] | None:
+        def refusal(
+            headers: dict[str, str], body: str, content_type: str, request_id: str
+        ) -> tuple[int, Any, dict[str, str]] | None:
             """What API Gateway answers before the integration runs, or None when the request goes on."""
             if content_type not in request_templates:
-                return 415, {"message": "Unsupported Media Type"}
+                return 415, {"message": "Unsupported Media Type"}, {}
             if validator.get("ValidateRequestParameters"):
                 missing = [h for h in required_headers if not any(k.lower() == h.lower() for k in headers)]
                 if missing:
-                    return 400, {"message": f"Missing required request parameters: [{', '.join(missing)}]"}
+                    return 400, {"message": f"Missing required request parameters: [{', '.join(missing)}]"}, {}
             if validator.get("ValidateRequestBody") and content_type in models:
-                try:
-                    jsonschema.Draft4Validator(models[content_type]).validate(json.loads(body))
-                except (ValueError, jsonschema.ValidationError):
-                    return 400, {"message": "Invalid request body"}
+                problems = validation_errors(models[content_type], body)
+                if problems:
+                    return gateway_response(bad_body, 400, INVALID_BODY, problems, request_id)
             return None
 
         class Handler(JsonRequestHandler):
@@ -79,9 +88,9 @@ class RestApi(PostMessagesApi):
                 headers = dict(self.headers.items())
                 content_type = (self.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE).split(";")[0].strip().lower()
                 body = raw.decode("utf-8", errors="replace")
-                if refused := refusal(headers, body, content_type):
-                    return self.answer(*refused)
                 request_id = str(uuid.uuid4())
+                if refused := refusal(headers, body, content_type, request_id):
+                    return self.answer(*refused)
                 context = vtl.rest_context(request_id, stage=api.stage, resource_path=api.path)
                 form = vtl.render(request_templates[content_type], body, context=context, headers=headers)
                 sqs_answer = sqs.post(queue_name, form, headers_to_sqs)
@@ -109,3 +118,42 @@ def _select(responses: list[dict[str, Any]], status: int) -> dict[str, Any]:
             return response
     [default] = [r for r in responses if not r.get("SelectionPattern")]
     return default
+
+
+def validation_errors(schema: dict[str, Any], body: str) -> str:
+    """The problems with a body as API Gateway's $context.error.validationErrorString lists them (`[a, b]`), in
+    jsonschema's words, each with where it is; "" when the body matches the schema."""
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        return f"[Invalid JSON: {error}]"
+    problems = [
+        f"{error.message} (at /{'/'.join(map(str, error.path))})" if error.path else error.message
+        for error in jsonschema.Draft4Validator(schema).iter_errors(document)
+    ]
+    return f"[{', '.join(problems)}]" if problems else ""
+
+
+def gateway_response(
+    response: dict[str, Any], default_status: int, message: str, validation_errors: str, request_id: str
+) -> tuple[int, Any, dict[str, str]]:
+    """A gateway response as synthesized: its status, its headers, and its template with the $context variables
+    substituted (not VTL, as in API Gateway); API Gateway's default body when the API does not customize it."""
+    template = response.get("ResponseTemplates", {}).get(DEFAULT_CONTENT_TYPE)
+    headers = {
+        name.removeprefix("gatewayresponse.header."): str(value).strip("'")
+        for name, value in response.get("ResponseParameters", {}).items()
+    }
+    status = int(response.get("StatusCode", default_status))
+    if template is None:
+        return status, {"message": message}, headers
+    in_quotes = {  # a value inside a JSON string of the template: escaped as JSON
+        "$context.error.message": message,
+        "$context.error.validationErrorString": validation_errors,
+        "$context.requestId": request_id,
+        "$context.extendedRequestId": request_id,
+    }
+    variables = {name: json.dumps(value)[1:-1] for name, value in in_quotes.items()}
+    variables["$context.error.messageString"] = json.dumps(message)  # quoted by API Gateway itself
+    body = re.sub(r"\$context(\.\w+)+", lambda m: variables.get(m.group(0), m.group(0)), template)
+    return status, body, headers

@@ -2,8 +2,9 @@
 
 It starts the emulator on free ports for the stack in cdk.out (as `make local` does), sends the messages through the
 API with the stage throttle lifted (this measures the pipeline behind it, not the throttle), waits until each one
-is processed or in the dead-letter queue, and prints the figures. Poison messages are ones the sample logic
-rejects (`{"reject": true}`); with your own logic, make sure it rejects those too, or count them as processed.
+is processed or in the dead-letter queue, and prints the figures. Poison messages are ones the sample logic fails
+on every time (`{"fail": true}`), so each is retried dlq_retries times; with your own logic, make sure it fails on
+those too, or count them as processed.
 The message-safety tests (tests/test_local.py) use `Tally` to decide what became of each message.
 """
 
@@ -29,7 +30,12 @@ CLOCK_SLACK_SECONDS = 0.1
 
 
 def poison(tag: str) -> str:
-    """A message the sample logic rejects (worker/logic.py), unique."""
+    """A message the sample logic fails on every time (worker/logic.py), unique: retried dlq_retries times."""
+    return json.dumps({"fail": True, "test": tag, "id": str(uuid.uuid4())})
+
+
+def rejected(tag: str) -> str:
+    """A message the sample logic rejects, unique: it goes to the dead-letter queue on its first receive."""
     return json.dumps({"reject": True, "test": tag, "id": str(uuid.uuid4())})
 
 
@@ -83,7 +89,9 @@ class Tally:
         """Take what the dead-letter queue holds now out of it (a FIFO group in flight would hide the rest)."""
         sqs = self.emulator.sqs.client
         dlq = self.emulator.queue_urls[self.emulator.settings.dlq_name]
-        answer = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])
+        answer = sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
         for message in answer.get("Messages", []):
             self.dead[message["Body"]] = message
             sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
@@ -118,7 +126,7 @@ def soak(tally: Tally, messages: int, poison_every: int, groups: int, timeout: f
     in `poison_every` poison; wait until each is processed or dead-lettered, and return the figures."""
     emulator = tally.emulator
     bodies = [poison("soak") if n % poison_every == 0 else good("soak") for n in range(messages)]
-    poisoned = {b for b in bodies if '"reject": true' in b}
+    poisoned = {b for b in bodies if '"fail": true' in b}
     by_group: dict[str, list[str]] = defaultdict(list)
     for n, body in enumerate(bodies):
         by_group[f"soak-{n % groups}"].append(body)

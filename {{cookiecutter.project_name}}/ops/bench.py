@@ -93,16 +93,22 @@ def median(samples: list[float]) -> float:
 # --- the stack as synthesized -----------------------------------------------------------------------------------------
 
 
+OPTIONAL_SERVICES = ("RESULT_TOPIC_ARN", "IDEMPOTENCY_TABLE")  # settings.result_topic, settings.idempotency
+
+
 def stack_assembly() -> Assembly:
     return Assembly.load(ANSWERS.stack_name, report=lambda line: print(line, file=sys.stderr))
 
 
 def lambda_environment(function: Function) -> dict[str, str]:
     """What Lambda gives the worker: the synthesized variables (ones only known at deploy time get a placeholder,
-    read on first use), the region and the function's name, and no X-Ray daemon."""
+    read on first use), the region and the function's name, and no X-Ray daemon. The results topic and the
+    idempotency table are left out: B2 and B3 measure the plumbing, and a publish or a DynamoDB write per record
+    is a network round trip to measure deployed (README, "Performance")."""
     synthesized = {
         name: value if isinstance(value, str) else "https://unresolved.invalid"
         for name, value in function.environment.items()
+        if name not in OPTIONAL_SERVICES
     }
     lambda_sets = {
         "AWS_REGION": REGION,

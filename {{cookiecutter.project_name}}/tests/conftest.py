@@ -119,8 +119,12 @@ class Expected:
         self.stack_name = f"{self.prefix}-queue-stack"
         self.queue_name = f"{self.prefix}-queue{suffix}"
         self.dlq_name = f"{self.prefix}-dlq{suffix}"
-        self.api_name = f"{self.prefix}-{answers['api_flavour']}-api"
+        self.api_flavour = answers["api_flavour"]
+        self.api_name = f"{self.prefix}-{self.api_flavour}-api"
         self.worker_name = f"{self.prefix}-worker"
+        self.result_topic, self.idempotency = answers["result_topic"], answers["idempotency"]
+        self.results_topic_name = f"{self.prefix}-results"
+        self.idempotency_table_name = f"{self.prefix}-idempotency"
         self.prod_like = self.stage in PROD_LIKE_STAGE_NAMES
         self.deletion_policy = "Retain" if self.prod_like else "Delete"
         self.log_retention_days = 365 if self.prod_like else 14

@@ -25,6 +25,8 @@ FIELDS = {
     "worker_memory_mb": "worker_memory_mb",
     "alarm_email": "alarm_email",
     "worker_vpc": "worker_vpc",
+    "result_topic": "result_topic",
+    "idempotency": "idempotency",
 }
 # Settings fields that no answer sets: the defaults a user may change in settings.py.
 NOT_ANSWERED = {
@@ -32,6 +34,10 @@ NOT_ANSWERED = {
     "worker_environment",
     "powertools_layer_arn",
     "worker_availability_zones",
+    "idempotency_key_field",
+    "idempotency_expiry_seconds",
+    "websocket_routes",
+    "typical_invocation_seconds",
 }
 
 
@@ -52,3 +58,6 @@ def test_settings_not_answered_keep_their_neutral_defaults(settings):
     assert dict(settings.worker_environment) == {}
     assert settings.powertools_layer_arn == ""
     assert settings.worker_availability_zones == ()
+    assert settings.idempotency_key_field == "idempotency_key"
+    assert settings.idempotency_expiry_seconds == 0  # the queue's retention
+    assert settings.websocket_routes == ()

@@ -49,7 +49,7 @@ def test_the_hand_loop_writes_what_the_handler_writes(assembly, expected):
 def test_the_code_asset_is_the_worker_folder_and_nothing_else(assembly):
     folder = bench.worker_asset(assembly)
     in_asset = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    in_worker = {p.name for p in (PROJECT / "worker").glob("*.py")}
+    in_worker = {p.name for p in (PROJECT / "worker").glob("*.py")} | {"schemas/message.json"}
     assert in_asset == in_worker
     assert 0 < bench.zipped_size(folder) < sum((folder / name).stat().st_size for name in in_asset)
 

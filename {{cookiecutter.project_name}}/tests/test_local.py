@@ -18,7 +18,7 @@ import pytest
 
 from conftest import MANY_RETRIES
 from local.serving import TokenBucket
-from local.soak import Tally, good, poison, soak, unthrottled, wait_for
+from local.soak import Tally, good, poison, rejected, soak, unthrottled, wait_for
 
 SOAK_MESSAGES = 200
 SOAK_POISON_EVERY = 20  # 5 %
@@ -35,6 +35,10 @@ class Scenario(Tally):
     fifo: bool = False
     valid: str = field(default_factory=lambda: good("valid"))
     poison: str = field(default_factory=lambda: poison("poison"))
+    rejected: str = field(default_factory=lambda: rejected("rejected"))
+    # Against schemas/message.json: the HTTP and WebSocket workers reject it (REST refuses it at its gateway).
+    invalid: str = field(default_factory=lambda: json.dumps({"idempotency_key": 5, "id": str(uuid.uuid4())}))
+    checks_schema_in_worker: bool = True
     group_a: list[str] = field(default_factory=lambda: [good("group-a"), poison("group-a"), good("group-a")])
     group_b: list[str] = field(default_factory=lambda: [good("group-b") for _ in range(3)])
     batch: list[str] = field(default_factory=lambda: [good("batch") for _ in range(4)] + [poison("batch")])
@@ -46,7 +50,8 @@ class Scenario(Tally):
         assert answer.status in (200, 202), answer.body
 
     def all_bodies(self) -> list[str]:
-        return [self.valid, self.poison, *self.group_a, *self.group_b, *self.batch]
+        invalid = [self.invalid] if self.checks_schema_in_worker else []
+        return [self.valid, self.poison, self.rejected, *invalid, *self.group_a, *self.group_b, *self.batch]
 
     def all_settled(self) -> bool:
         return self.settled(self.all_bodies())
@@ -54,11 +59,14 @@ class Scenario(Tally):
 
 @pytest.fixture(scope="module")
 def scenario(pipeline, expected) -> Scenario:
-    run = Scenario(pipeline, fifo=expected.fifo)
+    run = Scenario(pipeline, fifo=expected.fifo, checks_schema_in_worker=expected.api_flavour != "rest")
     started = time.monotonic()
     with unthrottled(pipeline.api):
         run.send(run.valid, "valid")
         run.send(run.poison, "poison")
+        run.send(run.rejected, "rejected")
+        if run.checks_schema_in_worker:
+            run.send(run.invalid, "invalid")
         for body in run.group_a:
             run.send(body, "group-a")
         for body in run.group_b:
@@ -105,6 +113,18 @@ def test_a_poison_message_is_received_dlq_retries_times_then_waits_in_the_dlq_in
     assert sorted(d.receive_count for d in trips) == list(range(1, expected.max_receive_count + 1))
     assert not any(d.deleted for d in trips)
     assert scenario.dead[scenario.poison]["Body"].encode() == scenario.poison.encode()
+
+
+def test_a_message_that_can_never_succeed_reaches_the_dlq_on_its_first_receive_with_the_reason(scenario):
+    reasons = {scenario.rejected: "RejectedMessage: the message asked to be rejected"}
+    if scenario.checks_schema_in_worker:
+        reasons[scenario.invalid] = "RejectedMessage: schema message.json: data.idempotency_key must be string"
+    for body, reason in reasons.items():
+        [delivery] = scenario.deliveries(body)
+        assert delivery.receive_count == 1 and delivery.deleted  # reported done once it was in the dead-letter queue
+        dead = scenario.dead[body]
+        assert dead["Body"].encode() == body.encode()
+        assert dead["MessageAttributes"]["DeadLetterReason"] == {"StringValue": reason, "DataType": "String"}
 
 
 def test_in_a_batch_with_one_failure_the_others_are_not_processed_again(scenario, expected):

@@ -21,6 +21,10 @@ EXPECTED_ALARMS = {
     "worker-throttles": {("AWS/Lambda", "Throttles")},
     "api-errors": None,  # per flavour, below
 }
+RESULTS_ALARMS = {  # result_topic = sns
+    "results-publish-failed": {("{project}", "ResultsPublishFailed")},  # the worker's own metric (worker/results.py)
+    "results-delivery-failed": {("AWS/SNS", "NumberOfNotificationsFailed")},
+}
 API_FAILURES = {
     "http": {("AWS/ApiGateway", "5xx")},
     "rest": {("AWS/ApiGateway", "5XXError")},
@@ -45,9 +49,16 @@ def alarms(synthesized) -> dict[str, dict]:
     }
 
 
+def alarm_topic_id(synthesized) -> str:
+    return synthesized.named("AWS::SNS::Topic", "TopicName", f"{synthesized.stack.settings.prefix}-alarms")
+
+
 def topic_policy(synthesized) -> dict:
-    [policy] = synthesized.resources("AWS::SNS::TopicPolicy").values()
-    assert policy["Properties"]["Topics"] == [{"Ref": synthesized.only_id("AWS::SNS::Topic")}]
+    [policy] = [
+        p
+        for p in synthesized.resources("AWS::SNS::TopicPolicy").values()
+        if p["Properties"]["Topics"] == [{"Ref": alarm_topic_id(synthesized)}]
+    ]
     return policy["Properties"]["PolicyDocument"]
 
 
@@ -56,7 +67,7 @@ def publish(synthesized, alarm_name: str, *, account: str = ACCOUNT, tls: bool =
     return Request(
         principal=CLOUDWATCH,
         action="SNS:Publish",
-        resource=f"<Ref {synthesized.only_id('AWS::SNS::Topic')}>",
+        resource=f"<Ref {alarm_topic_id(synthesized)}>",
         context={
             "aws:SourceAccount": account,
             "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{alarm_name}",
@@ -69,6 +80,9 @@ def test_alarms_are_named_for_the_stack_and_what_they_watch(synthesized, answers
     found = {name: watched(alarm) for name, alarm in alarms(synthesized).items()}
     expected = {f"{prefix}-{what}": metrics for what, metrics in EXPECTED_ALARMS.items()}
     expected[f"{prefix}-api-errors"] = API_FAILURES[answers["api_flavour"]]
+    if answers["result_topic"] == "sns":
+        for what, metrics in RESULTS_ALARMS.items():
+            expected[f"{prefix}-{what}"] = {(ns.format(project=answers["project_name"]), m) for ns, m in metrics}
     assert found == expected
 
 
@@ -84,7 +98,7 @@ def test_every_alarm_evaluates_one_minute_periods(synthesized):
 
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synthesized):
-    topic_id = synthesized.only_id("AWS::SNS::Topic")
+    topic_id = alarm_topic_id(synthesized)
     for alarm in alarms(synthesized).values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["OKActions"] == [{"Ref": topic_id}]
@@ -107,7 +121,7 @@ def test_the_topic_refuses_other_accounts_other_alarms_and_plain_http(synthesize
 def test_the_alarm_topic_is_encrypted_only_with_a_key_cloudwatch_may_use(synthesized, answers):
     """CloudWatch cannot use the AWS managed SNS key (alias/aws/sns): the topic is encrypted with the customer key,
     whose policy lets CloudWatch make the data key SNS needs, or not at all."""
-    topic = synthesized.only("AWS::SNS::Topic")
+    topic = synthesized.json["Resources"][alarm_topic_id(synthesized)]["Properties"]
     if answers["queue_encryption"] != "kms-customer":
         assert "KmsMasterKeyId" not in topic
         return

@@ -10,30 +10,37 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from test_worker import FakeContext, failed_ids, load_handler, record
+from test_worker import (  # noqa: F401 (aws, dlq_url and fifo_dlq_url are fixtures)
+    FakeContext,
+    aws,
+    dead_letters,
+    dlq_url,
+    failed_ids,
+    fifo_dlq_url,
+    load_handler,
+    record,
+)
 
 ENDPOINT = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev"
 
 
-def load_replies(monkeypatch: pytest.MonkeyPatch, queue_type: str):
+def load_replies(monkeypatch: pytest.MonkeyPatch, queue_type: str, dlq: str):
     """The WebSocket entry point as Lambda loads it: a fresh handler.py, then replies.py registering its hook."""
     monkeypatch.setenv("CONNECTIONS_ENDPOINT", ENDPOINT)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    load_handler(monkeypatch, queue_type)
+    load_handler(monkeypatch, queue_type, DEAD_LETTER_QUEUE_URL=dlq)
     return importlib.reload(importlib.import_module("replies"))
 
 
 @pytest.fixture
-def replies(monkeypatch):
-    module = load_replies(monkeypatch, "standard")
+def replies(monkeypatch, dlq_url):
+    module = load_replies(monkeypatch, "standard", dlq_url)
     yield module
     module.connections_client.cache_clear()
 
 
 @pytest.fixture
-def fifo_replies(monkeypatch):
-    module = load_replies(monkeypatch, "fifo")
+def fifo_replies(monkeypatch, fifo_dlq_url):
+    module = load_replies(monkeypatch, "fifo", fifo_dlq_url)
     yield module
     module.connections_client.cache_clear()
 
@@ -138,7 +145,7 @@ def test_a_failed_reply_fails_its_message_alone(replies, connections):
     assert failed_ids(response) == [throttled["messageId"]]
 
 
-def test_a_rejected_message_gets_no_reply(replies, connections):
+def test_a_rejected_message_gets_no_reply_and_goes_to_the_dlq(replies, connections, dlq_url):
     rejected, fine = from_websocket("[1, 2]", "c-1="), from_websocket('{"n": 2}', "c-2=")
     connections.add_response(
         "post_to_connection",
@@ -146,7 +153,9 @@ def test_a_rejected_message_gets_no_reply(replies, connections):
         {"ConnectionId": "c-2=", "Data": json.dumps({"status": "processed", "fields": ["n"]}).encode()},
     )
     response = replies.lambda_handler({"Records": [rejected, fine]}, FakeContext())
-    assert failed_ids(response) == [rejected["messageId"]]
+    assert failed_ids(response) == []
+    [dead] = dead_letters(dlq_url)
+    assert dead["Body"] == "[1, 2]" and dead["MessageAttributes"]["connectionId"]["StringValue"] == "c-1="
 
 
 def test_with_the_fifo_processor_a_failed_reply_holds_back_its_group_only(fifo_replies):

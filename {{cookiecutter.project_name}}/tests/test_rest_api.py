@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from conftest import (
     AUTHORIZATION_TYPE,
+    PROJECT,
     assert_json_access_logs,
     assert_may_only_send_to_the_queue,
     assert_throttled_as_asked,
@@ -75,17 +77,39 @@ def test_the_request_template_encodes_the_body_and_knows_the_queue_type(synthesi
     assert "&MessageBody=$util.urlEncode($input.body)##" in template
 
 
-def test_requests_are_validated_against_a_json_object_model(synthesized):
+def test_the_post_method_validates_its_body_and_headers(synthesized):
     validator_id = synthesized.only_id("AWS::ApiGateway::RequestValidator")
     validator = synthesized.only("AWS::ApiGateway::RequestValidator")
     assert validator["ValidateRequestBody"] is True
     assert validator["ValidateRequestParameters"] is True
-    model_id = synthesized.only_id("AWS::ApiGateway::Model")
+    assert method(synthesized)["RequestValidatorId"] == ref(validator_id)
+    assert method(synthesized)["RequestModels"] == {JSON: ref(synthesized.only_id("AWS::ApiGateway::Model"))}
+
+
+def test_the_body_model_is_schemas_message_json_as_written(synthesized):
     model = synthesized.only("AWS::ApiGateway::Model")
     assert model["ContentType"] == JSON
-    assert model["Schema"]["type"] == "object"
-    assert method(synthesized)["RequestValidatorId"] == ref(validator_id)
-    assert method(synthesized)["RequestModels"] == {JSON: ref(model_id)}
+    assert model["RestApiId"] == ref(synthesized.only_id("AWS::ApiGateway::RestApi"))
+    assert model["Schema"] == json.loads((PROJECT / "schemas" / "message.json").read_text())
+    assert model["Schema"]["$schema"] == "http://json-schema.org/draft-04/schema#"  # what API Gateway models use
+
+
+def test_the_deployment_follows_the_model(synthesized):
+    # A stage serves the models of its deployment: the deployment must come after the model.
+    [deployment] = synthesized.resources("AWS::ApiGateway::Deployment").values()
+    assert synthesized.only_id("AWS::ApiGateway::Model") in deployment["DependsOn"]
+
+
+def test_a_refused_body_gets_400_naming_the_problem_with_the_request_id(synthesized):
+    [response] = synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    response = response["Properties"]
+    assert (response["ResponseType"], response["StatusCode"]) == ("BAD_REQUEST_BODY", "400")
+    template = response["ResponseTemplates"][JSON]
+    assert '"$context.error.validationErrorString"' in template
+    assert '"$context.requestId"' in template
+    # Not VTL: API Gateway substitutes the variables only. With sample values in their places it is JSON.
+    sample = template.replace("$context.error.messageString", '"Invalid request body"').replace("$context.", "")
+    assert set(json.loads(sample)) == {"message", "validationErrors", "requestId"}
 
 
 def test_fifo_requests_must_name_their_message_group(synthesized, expected):

@@ -3,7 +3,9 @@
 The templates are read from the synthesized template and rendered with the stand-ins for API Gateway in vtl.py.
 The request form is decoded the way SQS decodes it, and also posted (signed, with the integration's own headers) to
 a local SQS. The response templates are rendered against SQS's answers: a recorded SendMessage answer for 202, and
-SQS errors (one produced by the local SQS) for 400, 500 and 502.
+SQS errors (one produced by the local SQS) for 400, 500 and 502. The body model (schemas/message.json) is checked
+with jsonschema's draft 4 validator, and requests go through the whole method as `make local` serves it: a body the
+model refuses gets the synthesized 400 gateway response, and nothing reaches the queue.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import jsonschema
 import pytest
 
 import vtl
+from local.assembly import Assembly
+from local.rest_api import RestApi, gateway_response
+from local.soak import unthrottled
 
 GROUP_ID = "customer-42&x=1"  # form syntax in the header value too
 HEADERS = {"X-Message-Group-Id": GROUP_ID}
@@ -201,16 +206,85 @@ def message_schema(synthesized) -> dict:
     return synthesized.only("AWS::ApiGateway::Model")["Schema"]
 
 
+def validator(synthesized) -> jsonschema.Draft4Validator:
+    return jsonschema.Draft4Validator(message_schema(synthesized))  # the draft API Gateway models use
+
+
 @pytest.mark.parametrize(
     "body",
-    ["{}", '{"order": 1}', '{"nested": {"list": [1, "two", null]}}', *BODIES.values()],
-    ids=["empty", "flat", "nested", *BODIES.keys()],
+    [
+        "{}",
+        '{"order": 1}',
+        '{"nested": {"list": [1, "two", null]}}',
+        '{"idempotency_key": "order-42", "reject": false}',
+        *BODIES.values(),
+    ],
+    ids=["empty", "flat", "nested", "sample-fields", *BODIES.keys()],
 )
-def test_the_model_accepts_any_json_object(synthesized, body):
-    jsonschema.validate(json.loads(body), message_schema(synthesized))
+def test_the_model_accepts_the_sample_messages(synthesized, body):
+    validator(synthesized).validate(json.loads(body))
 
 
 @pytest.mark.parametrize("body", ['[{"order": 1}]', '"a string"', "42", "4.2", "null", "true"])
 def test_the_model_refuses_json_that_is_not_an_object(synthesized, body):
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(json.loads(body), message_schema(synthesized))
+        validator(synthesized).validate(json.loads(body))
+
+
+@pytest.mark.parametrize(
+    "body", ['{"idempotency_key": 5}', '{"idempotency_key": ""}', '{"reject": "yes"}'], ids=["number", "empty", "str"]
+)
+def test_the_model_refuses_fields_of_the_wrong_type_or_size(synthesized, body):
+    with pytest.raises(jsonschema.ValidationError):
+        validator(synthesized).validate(json.loads(body))
+
+
+def test_the_400_template_stays_json_with_api_gateways_own_wording(synthesized):
+    # API Gateway's validationErrorString quotes property names; the template keeps it inside a JSON string.
+    [response] = synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    aws_wording = '[object has missing required properties (["id"])]'
+    status, body, _ = gateway_response(response["Properties"], 400, "Invalid request body", aws_wording, "req-1")
+    assert (status, json.loads(body)) == (
+        400,
+        {"message": "Invalid request body", "validationErrors": aws_wording, "requestId": "req-1"},
+    )
+
+
+# --- The method as `make local` serves it: validation, then the integration ------------------------------------------
+
+
+@pytest.fixture
+def rest_api(synthesized, local_queues):
+    """The synthesized method on a free port, sending to this test's empty queues in the local SQS."""
+    api = RestApi(Assembly(synthesized.json, synthesized.template_path), local_queues.sqs, port=0, log=print)
+    with unthrottled(api):  # the stage throttle is not what these tests are about
+        yield api
+    api.stop()
+
+
+REFUSED_BODIES = {
+    "array": ("[1, 2]", "is not of type 'object'"),
+    "wrong-type": ('{"idempotency_key": 5}', "/idempotency_key"),
+    "too-short": ('{"idempotency_key": ""}', "/idempotency_key"),
+    "not-json": ("order=42", "Invalid JSON"),
+}
+
+
+@pytest.mark.parametrize(("body", "named"), REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
+def test_a_body_the_schema_refuses_gets_400_naming_the_problem_and_queues_nothing(rest_api, local_queues, body, named):
+    answer = rest_api.send(body, group="customer-42")
+    assert answer.status == 400, answer.body
+    refusal = json.loads(answer.body)
+    assert refusal["message"] == "Invalid request body"
+    assert refusal["validationErrors"].startswith("[") and named in refusal["validationErrors"]
+    assert str(uuid.UUID(refusal["requestId"])) == refusal["requestId"]
+    assert local_queues.messages() == []
+
+
+def test_a_body_the_schema_accepts_still_gets_202_and_is_queued_as_sent(rest_api, local_queues):
+    body = '{"idempotency_key": "order-42", "reject": false, "extra": ["kept"]}'
+    answer = rest_api.send(body, group="customer-42")
+    assert answer.status == 202, answer.body
+    [message] = local_queues.messages()
+    assert json.loads(answer.body) == {"messageId": message["MessageId"]}
+    assert message["Body"] == body

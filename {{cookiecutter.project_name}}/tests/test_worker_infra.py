@@ -90,7 +90,8 @@ def test_worker_code_asset_holds_the_worker_modules_only(synthesized):
     manifest = json.loads(manifest_path.read_text())
     asset = synthesized.outdir / manifest["files"][code["S3Key"].removesuffix(".zip")]["source"]["path"]
     shipped = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
-    assert shipped == sorted(p.name for p in (PROJECT / "worker").glob("*.py"))
+    assert shipped == sorted([p.name for p in (PROJECT / "worker").glob("*.py")] + ["schemas/message.json"])
+    assert (asset / "schemas" / "message.json").read_bytes() == (PROJECT / "schemas" / "message.json").read_bytes()
 
 
 def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(synthesized, expected):
@@ -107,12 +108,13 @@ def test_worker_role_has_no_managed_policy_and_writes_only_its_own_log_group(syn
     ]
     retention = synthesized.json["Resources"][log_group_id]["Properties"]["RetentionInDays"]
     assert retention == (365 if expected.prod_like else 14)
-    assert json.dumps(statements).count("sqs:SendMessage") == 0
+    assert json.dumps(statements).count("sqs:SendMessage") == 1  # to the dead-letter queue, below
 
 
 def test_the_worker_may_receive_delete_and_decrypt_from_its_queue_only(synthesized, expected):
     """What the event source mapping needs of the worker's role (Lambda guide: ReceiveMessage, DeleteMessage,
-    GetQueueAttributes, and kms:Decrypt with a customer key), on this queue alone: not the DLQ, no sends."""
+    GetQueueAttributes, and kms:Decrypt with a customer key), on this queue alone; on the DLQ only SendMessage,
+    for the messages it rejects (and the customer key's data key, to encrypt them)."""
     role_id = synthesized.only("AWS::Lambda::Function")["Role"]["Fn::GetAtt"][0]
     statements = synthesized.statements_of(role_id)
 
@@ -127,7 +129,9 @@ def test_the_worker_may_receive_delete_and_decrypt_from_its_queue_only(synthesiz
     queue = arn_of(synthesized.queue_id(expected.queue_name))
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= actions_on(queue)
     assert "sqs:SendMessage" not in actions_on(queue)
-    assert actions_on(arn_of(synthesized.queue_id(expected.dlq_name))) == set()
+    assert actions_on(arn_of(synthesized.queue_id(expected.dlq_name))) == {"sqs:SendMessage"}
     keys = list(synthesized.resources("AWS::KMS::Key"))
+    with_results = {"kms:GenerateDataKey", "kms:Decrypt"}  # the DLQ's and the results topic's data keys
+    with_table = {"kms:Encrypt", "kms:DescribeKey"} if expected.idempotency == "dynamodb" else set()
     for key_id in keys:
-        assert actions_on(arn_of(key_id)) == {"kms:Decrypt"}
+        assert actions_on(arn_of(key_id)) == with_results | with_table

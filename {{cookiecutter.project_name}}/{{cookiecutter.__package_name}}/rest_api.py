@@ -2,9 +2,15 @@
 
 API Gateway calls SQS `SendMessage` itself (an AWS service integration, no Lambda in the request path): the VTL
 templates in `mapping/` turn the request into a form-encoded SQS query and SQS's answer into `{"messageId": ...}`.
+Before that, the gateway checks the body against `schemas/message.json` and refuses a body that does not match it
+(or is not JSON) with 400, naming the problem: such a request never reaches the queue.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -40,14 +46,21 @@ SQS_CLIENT_ERROR = r"4(0[1-9]|[1-9][0-9])"
 SQS_SERVER_ERROR = r"5\d{2}"
 
 
-def message_schema() -> apigw.JsonSchema:
-    """Any JSON object. Anything else (invalid JSON, an array, a string, a number) is refused with 400."""
-    return apigw.JsonSchema(
-        schema=apigw.JsonSchemaVersion.DRAFT4,
-        title="Message",
-        description="The message: any JSON object, queued as sent",
-        type=apigw.JsonSchemaType.OBJECT,
-    )
+# The message schema the user edits (draft 4, the version API Gateway models use), read at synth time.
+MESSAGE_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "message.json"
+# The body of API Gateway's 400 for a body the model refuses (BAD_REQUEST_BODY). Not VTL: API Gateway only
+# substitutes the $context variables. messageString is "Invalid request body", quoted; validationErrorString lists
+# the problems, e.g. [object has missing required properties (["id"])], escaped by API Gateway inside the quotes.
+BAD_REQUEST_BODY = (
+    '{"message": $context.error.messageString, "validationErrors": "$context.error.validationErrorString", '
+    '"requestId": "$context.requestId"}'
+)
+
+
+def message_schema() -> dict[str, Any]:
+    """schemas/message.json as written, `$schema`, descriptions and all (apigw.JsonSchema takes no raw document,
+    hence the L1 CfnModel). API Gateway also refuses a body that is not JSON at all."""
+    return json.loads(MESSAGE_SCHEMA.read_text(encoding="utf-8"))
 
 
 class RestIngestApi(Construct):
@@ -95,11 +108,17 @@ class RestIngestApi(Construct):
         self.role = send_message_role(self, settings)
         queues.grant_send(self.role)
 
-        self.model = self.api.add_model("Message", content_type=JSON, schema=message_schema())
+        self.model = self._message_model()
         self.validator = self.api.add_request_validator(
             "Validator",
             validate_request_body=True,
             validate_request_parameters=True,  # the group id header, when the queue is FIFO
+        )
+        self.api.add_gateway_response(
+            "BadRequestBody",
+            type=apigw.ResponseType.BAD_REQUEST_BODY,
+            status_code="400",
+            templates={JSON: BAD_REQUEST_BODY},
         )
         self.method = self.api.root.add_resource(MESSAGES_PATH.lstrip("/")).add_method(
             "POST",
@@ -108,7 +127,7 @@ class RestIngestApi(Construct):
                 apigw.AuthorizationType.IAM if settings.api_auth == "iam" else apigw.AuthorizationType.NONE
             ),
             request_validator=self.validator,
-            request_models={JSON: self.model},
+            request_models={JSON: apigw.Model.from_model_name(self, "MessageModel", self.model.ref)},
             request_parameters={f"method.request.header.{GROUP_ID_HEADER}": True} if settings.fifo else None,
             method_responses=[apigw.MethodResponse(status_code=code) for code in ("202", "400", "500", "502")],
         )
@@ -119,6 +138,15 @@ class RestIngestApi(Construct):
 
     def connect_worker(self, worker: Worker) -> None:
         """Nothing to connect: this API does not hear back from the worker."""
+
+    def _message_model(self) -> apigw.CfnModel:
+        """The model the validator checks bodies against; a changed schema makes a new deployment (as the L2 Model
+        would): a stage serves the models of its deployment."""
+        schema = message_schema()
+        model = apigw.CfnModel(self, "Message", rest_api_id=self.api.rest_api_id, content_type=JSON, schema=schema)
+        self.api.latest_deployment.node.add_dependency(model)
+        self.api.latest_deployment.add_to_logical_id({"messageSchema": schema})
+        return model
 
     def _send_message_integration(self, settings: Settings, queues: QueueWithDeadLetter) -> apigw.AwsIntegration:
         error = {JSON: mapping_template("rest_error.vtl")}

@@ -1,0 +1,151 @@
+"""The worker's optional parts, whatever this project's answers (settings.py can switch them on later): results
+published to an SNS topic (result_topic = sns) and idempotent processing with DynamoDB (idempotency = dynamodb),
+against moto's SNS, SQS and DynamoDB. The stack's side (topic, table, grants, environment) is in test_options.py."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+
+import boto3
+import pytest
+
+from test_worker import FakeContext, aws, dlq_url, failed_ids, load_handler, record  # noqa: F401 (fixtures)
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def results_topic(aws) -> tuple[str, str]:  # noqa: F811
+    """A topic, and a queue subscribed to it that shows what was published (with its attributes)."""
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="results")["TopicArn"]
+    queue = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return topic, queue
+
+
+def published(queue: str) -> list[dict]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+@pytest.fixture
+def table(aws) -> str:  # noqa: F811
+    """The idempotency table as the stack makes it (idempotency.py): partition key `id`, on demand."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return "idempotency"
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list:
+    """Every message logic.process ran on, in order."""
+    logic, seen = importlib.import_module("logic"), []
+    process = logic.process
+
+    def counted(message):
+        seen.append(message)
+        return process(message)
+
+    monkeypatch.setattr(logic, "process", counted)
+    return seen
+
+
+def test_each_result_is_published_with_its_message_id(monkeypatch, dlq_url, results_topic):  # noqa: F811
+    topic, subscriber = results_topic
+    handler = load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=topic)
+    first, second = record('{"a": 1}'), record('{"b": 2}')
+    assert failed_ids(handler.lambda_handler({"Records": [first, second]}, FakeContext())) == []
+    notices = sorted(published(subscriber), key=lambda n: n["MessageAttributes"]["messageId"]["Value"])
+    expected = sorted(
+        [(first["messageId"], {"status": "processed", "fields": ["a"]}), (second["messageId"], {"status": "processed", "fields": ["b"]})]
+    )
+    assert [(n["MessageAttributes"]["messageId"]["Value"], json.loads(n["Message"])) for n in notices] == expected
+
+
+def test_a_failed_publish_fails_its_record_and_is_counted(monkeypatch, dlq_url, capsys):  # noqa: F811
+    missing = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"
+    handler = load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=missing)
+    capsys.readouterr()
+    good = record('{"a": 1}')
+    with pytest.raises(Exception, match="All records failed"):  # the only record failed: the batch returns
+        handler.lambda_handler({"Records": [good]}, FakeContext())
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(emf["ResultsPublishFailed"]) == 1 and sum(emf["MessagesFailed"]) == 1
+
+
+def idempotent_handler(monkeypatch, dlq_url, table, **environment):  # noqa: F811
+    return load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, IDEMPOTENCY_TABLE=table, **environment)
+
+
+def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url, table, calls):  # noqa: F811
+    handler = idempotent_handler(monkeypatch, dlq_url, table)
+    body = '{"order": 42}'
+    first, redelivered, other_copy = record(body), record(body), record(body)
+    redelivered["messageId"] = first["messageId"]  # SQS hands out the same message again
+    for event in ([first], [redelivered], [other_copy]):  # other_copy: a new SQS message id, the same body
+        assert failed_ids(handler.lambda_handler({"Records": event}, FakeContext())) == []
+    assert calls == [{"order": 42}]
+
+
+def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, dlq_url, table, calls):  # noqa: F811
+    handler = idempotent_handler(monkeypatch, dlq_url, table)
+    first, retry = record('{"idempotency_key": "k-1", "n": 1}'), record('{"idempotency_key": "k-1", "n": 2, "x": 0}')
+    other = record('{"idempotency_key": "k-2", "n": 1}')
+    handler.lambda_handler({"Records": [first, other]}, FakeContext())
+    stream = io.StringIO()  # the worker's log of the retry (Lambda sends the logger's stdout to CloudWatch)
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", stream)
+    handler.lambda_handler({"Records": [retry]}, FakeContext())
+    assert [c["idempotency_key"] for c in calls] == ["k-1", "k-2"]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [processed] = [line for line in lines if line["message"] == "Message processed"]
+    assert processed["result"] == {"status": "processed", "fields": ["idempotency_key", "n"]}  # the first one's
+    assert any(line["message"] == "Duplicate message: the stored result is reused" for line in lines)
+
+
+def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, table, calls):  # noqa: F811
+    handler = idempotent_handler(monkeypatch, dlq_url, table)
+    logic = importlib.import_module("logic")
+    outage = [RuntimeError("downstream outage")]
+    process = logic.process
+
+    def flaky(message):
+        result = process(message)
+        if outage:
+            raise outage.pop()
+        return result
+
+    monkeypatch.setattr(logic, "process", flaky)
+    body = record('{"order": 7}')
+    with pytest.raises(Exception, match="All records failed"):
+        handler.lambda_handler({"Records": [body]}, FakeContext())
+    assert handler.lambda_handler({"Records": [body]}, FakeContext()) == {"batchItemFailures": []}
+    assert calls == [{"order": 7}, {"order": 7}]  # tried, failed, then processed for real on the retry
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"]
+    assert [item["status"]["S"] for item in items] == ["COMPLETED"]
+
+
+def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, table, calls):  # noqa: F811
+    handler = idempotent_handler(monkeypatch, dlq_url, table)
+    rejected = record('{"reject": true}')
+    for _ in range(2):  # e.g. redriven from the dead-letter queue after the logic was fixed: it runs again
+        assert handler.lambda_handler({"Records": [rejected]}, FakeContext()) == {"batchItemFailures": []}
+    assert len(calls) == 2
+    assert boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"] == []
+
+
+def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_url, table, calls):  # noqa: F811
+    """The Lambda context is registered: a record's in-progress lock ends when the invocation's time does, long
+    before SQS hands the message out again (visibility timeout >= 6 x the function's timeout)."""
+    handler = idempotent_handler(monkeypatch, dlq_url, table)
+    context = FakeContext()
+    handler.lambda_handler({"Records": [record('{"order": 1}')]}, context)
+    assert handler.idempotency.config.lambda_context is context
