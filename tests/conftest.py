@@ -18,8 +18,9 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-# Every flavour x queue type, and every pair of option values (flavour, queue type, auth, encryption, VPC, stage
-# kind, alarm e-mail) at least once: tests/test_coverage.py computes the pairs and the boundaries below.
+# Every flavour x queue type, and every pair of option values (flavour, queue type, auth, encryption, VPC, results
+# topic, idempotency, stage kind, alarm e-mail) at least once: tests/test_coverage.py computes the pairs and the
+# boundaries below.
 # Both ends of every numeric range are baked (accepted) somewhere; the refused ones are in test_pre_gen_hook.py.
 VARIANTS: dict[str, dict[str, str]] = {
     "http-standard-defaults": {},
@@ -35,6 +36,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "dlq_retries": "1",
     },
     "http-standard-sqs-prod-windowed": {
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
         "queue_encryption": "sqs-managed",
         "stage": "prod",
         "alarm_email": "ops@example.com",
@@ -48,6 +51,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "worker_memory_mb": "128",
     },
     "rest-standard-iam-customer": {
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
         "project_name": "orders",  # sorts after local/ and ops/: the import order must not depend on the name
         "api_flavour": "rest",
         "queue_encryption": "kms-customer",
@@ -70,6 +75,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "alarm_email": "ops@example.com",
     },
     "websocket-standard-none-vpc-longest-names": {
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
         "project_name": "abcdefghij-klmnopqrst-uvwxyz0123",  # 32 characters, the longest allowed
         "stage": "integration1",  # 12 characters
         "api_flavour": "websocket",
@@ -78,6 +85,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "alarm_email": "ops@example.com",
     },
     "websocket-fifo-iam-customer-prod-vpc": {
+        "result_topic": "sns",
         "api_flavour": "websocket",
         "queue_type": "fifo",
         "queue_encryption": "kms-customer",
@@ -91,6 +99,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "queue_retention_days": "14",
     },
     "websocket-fifo-none-sqs-no-vpc": {
+        "idempotency": "dynamodb",
         "api_flavour": "websocket",
         "queue_type": "fifo",
         "api_auth": "none",
