@@ -102,6 +102,8 @@ def _same_account(root: str, caller: str) -> bool:
 
 
 def _condition_holds(operator: str, key: str, values: list[str], context: dict[str, str]) -> bool:
+    if operator in ("StringNotEquals", "ArnNotEquals"):  # a missing key matches a negated operator (IAM guide)
+        return context.get(key) not in values
     if key not in context:
         return False
     actual = context[key]
