@@ -11,6 +11,7 @@ import pytest
 from conftest import DAY, Synthesized, arn_of
 from policies import ACCOUNT, Request, decide, resolve
 
+
 @pytest.fixture(scope="module")
 def with_options(settings, synthesized, tmp_path_factory) -> Synthesized:
     if (settings.result_topic, settings.idempotency) == ("sns", "dynamodb"):

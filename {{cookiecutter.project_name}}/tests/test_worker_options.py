@@ -66,7 +66,10 @@ def test_each_result_is_published_with_its_message_id(monkeypatch, dlq_url, resu
     assert failed_ids(handler.lambda_handler({"Records": [first, second]}, FakeContext())) == []
     notices = sorted(published(subscriber), key=lambda n: n["MessageAttributes"]["messageId"]["Value"])
     expected = sorted(
-        [(first["messageId"], {"status": "processed", "fields": ["a"]}), (second["messageId"], {"status": "processed", "fields": ["b"]})]
+        [
+            (first["messageId"], {"status": "processed", "fields": ["a"]}),
+            (second["messageId"], {"status": "processed", "fields": ["b"]}),
+        ]
     )
     assert [(n["MessageAttributes"]["messageId"]["Value"], json.loads(n["Message"])) for n in notices] == expected
 

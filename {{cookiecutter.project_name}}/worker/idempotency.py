@@ -53,7 +53,9 @@ def once(function: Callable[[SQSRecord, Any], Any]) -> Callable[[SQSRecord, Any]
     """`function(record, message)`, run once per message key; duplicates get the first run's result."""
     persistence = DynamoDBPersistenceLayer(table_name=os.environ[TABLE_VARIABLE])
 
-    @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config, key_prefix=KEY_PREFIX)
+    @idempotent_function(
+        data_keyword_argument="key", persistence_store=persistence, config=config, key_prefix=KEY_PREFIX
+    )
     def run(record: SQSRecord, message: Any, *, key: dict[str, str]) -> Any:
         return function(record, message)
 

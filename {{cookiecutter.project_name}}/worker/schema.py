@@ -18,7 +18,9 @@ import fastjsonschema
 from logic import RejectedMessage
 
 HERE = Path(__file__).resolve().parent
-SCHEMA_FILE = next(p for p in (HERE / "schemas" / "message.json", HERE.parent / "schemas" / "message.json") if p.exists())
+SCHEMA_FILE = next(
+    p for p in (HERE / "schemas" / "message.json", HERE.parent / "schemas" / "message.json") if p.exists()
+)
 _check = fastjsonschema.compile(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
 
 
