@@ -24,7 +24,13 @@ from conftest import DEFAULTS
 STAGE = "qa"
 PREFIX = f"{DEFAULTS['project_name']}-{STAGE}"
 VARIANTS: dict[str, dict[str, str]] = {
-    "http": {"api_flavour": "http", "queue_type": "fifo", "queue_encryption": "kms-customer"},
+    "http": {
+        "api_flavour": "http",
+        "queue_type": "fifo",
+        "queue_encryption": "kms-customer",
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
+    },
     "rest": {
         "api_flavour": "rest",
         "api_auth": "none",

@@ -204,5 +204,16 @@ class Emulator:
             "Look at the dead-letter queue:",
             f"  {aws} receive-message --queue-url {dlq_url} --attribute-names All --message-attribute-names All",
             f"  {aws} get-queue-attributes --queue-url {dlq_url} --attribute-names ApproximateNumberOfMessages",
+            *self._results_lines(aws),
             "The worker's log lines follow (JSON, one per message). Ctrl-C stops everything.",
+        ]
+
+    def _results_lines(self, aws: str) -> list[str]:
+        """result_topic = sns: where to read what the worker published (a local queue subscribed to the topic)."""
+        subscriber = f"{self.settings.results_topic_name}-local"
+        if subscriber not in self.queue_urls:
+            return []
+        return [
+            f"Read the results published to {self.settings.results_topic_name}:",
+            f"  {aws} receive-message --queue-url {self.queue_urls[subscriber]} --message-attribute-names All",
         ]

@@ -1,8 +1,10 @@
-"""The WebSocket API, locally: a WebSocket at `/` whose frames go through the `$default` integration as synthesized,
-and the @connections endpoint the worker replies through.
+"""The WebSocket API, locally: a WebSocket at `/` whose frames go through the integrations as synthesized, and the
+@connections endpoint the worker replies through.
 
-Every frame is rendered with the synthesized request template (the connection id and request id as API Gateway
-sets them) and POSTed to the local SQS with the integration's headers, one frame after the other per connection.
+Every frame takes the route API Gateway would select (the one its `action` field names if the API has it, else
+`$default`), is rendered with that route's synthesized request template (the connection id, request id and route
+key as API Gateway sets them) and POSTed to the local SQS with the integration's headers, one frame after the other
+per connection.
 A frame over the stage throttle, one the template cannot take, or one SQS refuses gets API Gateway's error frame
 (`message`, `connectionId`, `requestId`) instead. The worker's CONNECTIONS_ENDPOINT points at a local @connections
 endpoint that writes to the open socket, or answers 410 GoneException once the client has left.
@@ -18,6 +20,7 @@ import time
 import urllib.parse
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -31,6 +34,32 @@ from .sqs import HOST, Answer, LocalSqs, ensure_free
 
 VARIABLE = "LOCAL_API_PORT"
 TEMPLATE_KEY = "$default"
+DEFAULT_ROUTE = "$default"
+BODY = "$request.body"  # the route selection expressions understood here: $request.body.<field>[.<field>...]
+
+
+@dataclass(frozen=True)
+class Integration:
+    """What a route's SQS integration does with a frame: render this template, POST it to this queue."""
+
+    template: str
+    queue_name: str
+    headers: dict[str, str]
+
+
+def sqs_integrations(assembly: Assembly) -> dict[str, Integration]:
+    """Route key -> its SQS integration ($default and the named routes; $connect and $disconnect are mocks)."""
+    found = {}
+    for _, route in assembly.of_type("AWS::ApiGatewayV2::Route"):
+        # Target: {"Fn::Join": ["", ["integrations/", {"Ref": <integration>}]]}
+        integration = assembly.properties(route["Target"]["Fn::Join"][1][-1]["Ref"])
+        if integration["IntegrationType"] == "AWS":
+            found[route["RouteKey"]] = Integration(
+                template=integration["RequestTemplates"][TEMPLATE_KEY],
+                queue_name=assembly.integration_queue_name(integration["IntegrationUri"]),
+                headers=vtl.integration_headers(integration.get("RequestParameters", {})),
+            )
+    return found
 
 
 class Client:
@@ -59,14 +88,13 @@ class WebSocketApi:
     name = "WebSocket API"
 
     def __init__(self, assembly: Assembly, sqs: LocalSqs, port: int, *, log: Any = print) -> None:
-        [integration] = [
-            i for _, i in assembly.of_type("AWS::ApiGatewayV2::Integration") if i["IntegrationType"] == "AWS"
-        ]
         [connect_route] = [r for _, r in assembly.of_type("AWS::ApiGatewayV2::Route") if r["RouteKey"] == "$connect"]
         self.auth = connect_route.get("AuthorizationType", "NONE")
-        self.template: str = integration["RequestTemplates"][TEMPLATE_KEY]
-        self.queue_name = assembly.integration_queue_name(integration["IntegrationUri"])
-        self.headers = vtl.integration_headers(integration.get("RequestParameters", {}))
+        self.routes = sqs_integrations(assembly)
+        selection = assembly.only("AWS::ApiGatewayV2::Api")["RouteSelectionExpression"]
+        if not selection.startswith(f"{BODY}."):
+            raise ValueError(f"route selection expression {selection!r}: only {BODY}.<field> is emulated")
+        self.selection_path = "$" + selection.removeprefix(BODY)  # JSONPath into the frame, e.g. $.action
         stage = assembly.only("AWS::ApiGatewayV2::Stage")
         self.stage = stage["StageName"]
         self.throttle = throttle_of(stage["DefaultRouteSettings"])
@@ -109,17 +137,30 @@ class WebSocketApi:
         finally:
             del self.connections[connection_id]
 
+    def route_of(self, frame: str) -> str:
+        """The route API Gateway selects: the one the frame's `action` names if the API has it, else $default (also
+        for a frame that is not a JSON object)."""
+        try:
+            action = vtl.json_path(json.loads(frame), self.selection_path)
+        except ValueError:
+            return DEFAULT_ROUTE
+        return action if isinstance(action, str) and action in self.routes else DEFAULT_ROUTE
+
     async def _queue(self, frame: str, connection_id: str, request_id: str, connected_at: int) -> str | None:
-        """Send one frame to SQS as the integration does; the error frame's message when it is not queued."""
+        """Send one frame to SQS as its route's integration does; the error frame's message when it is not queued."""
         if not self.throttle.take():
             return "Too Many Requests"
+        route_key = self.route_of(frame)
+        integration = self.routes[route_key]
         context = vtl.websocket_context(connection_id, request_id, stage=self.stage, connected_at=connected_at)
+        context["routeKey"] = route_key
         try:
-            form = vtl.render(self.template, frame, context=context)
+            form = vtl.render(integration.template, frame, context=context)
         except Exception as error:  # e.g. a FIFO frame that starts like JSON but is not: API Gateway cannot map it
             self.log(f"websocket api: frame {request_id} not queued: the template failed ({error.__cause__ or error})")
             return "Internal server error"
-        answer = await self.loop.run_in_executor(None, self.sqs.post, self.queue_name, form, self.headers)
+        queue, headers = integration.queue_name, integration.headers
+        answer = await self.loop.run_in_executor(None, self.sqs.post, queue, form, headers)
         if answer.status >= 300:
             self.log(f"websocket api: frame {request_id} not queued: SQS answered {answer.status} {answer.body[:300]}")
             return "Internal server error"

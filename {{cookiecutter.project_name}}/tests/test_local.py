@@ -190,3 +190,28 @@ def test_with_its_throttle_empty_the_api_refuses_then_recovers(pipeline, scenari
     scenario.send(after, "throttle")
     wait_for(lambda: scenario.processed(after), 60, "a message after the throttle refilled")
     assert scenario.deliveries(refused) == []
+
+
+def test_the_results_topic_and_idempotency_work_locally_as_deployed(scenario, pipeline, expected):
+    """The topic and the table live in the same moto server, and the worker reaches them through AWS_ENDPOINT_URL:
+    with result_topic = sns the valid message's result reaches the topic's local subscriber with its message id;
+    with idempotency = dynamodb a client's second send of a body is delivered again but not processed again."""
+    sqs = pipeline.sqs.client
+    subscriber = pipeline.queue_urls.get(f"{expected.results_topic_name}-local")
+    if expected.result_topic == "sns":
+        [valid] = scenario.deliveries(scenario.valid)
+        notices = []
+        while batch := sqs.receive_message(QueueUrl=subscriber, MaxNumberOfMessages=10).get("Messages"):
+            notices += [json.loads(m["Body"]) for m in batch]
+        ids = [n["MessageAttributes"]["messageId"]["Value"] for n in notices]
+        assert ids.count(valid.message_id) == 1
+    else:
+        assert subscriber is None
+    body = good("sent-twice")
+    with unthrottled(pipeline.api):
+        for sent in (1, 2):
+            scenario.send(body, "twice")
+            wait_for(lambda: sum(d.deleted for d in scenario.deliveries(body)) >= sent, 60, f"delivery {sent} done")
+    log = pipeline.worker_log.read_text()
+    reused = log.count("Duplicate message: the stored result is reused")
+    assert reused == (1 if expected.idempotency == "dynamodb" else 0)

@@ -1,19 +1,31 @@
-"""WebSocket API: $connect/$disconnect mocks, $default -> SQS SendMessage, throttled, logged, authorized as asked,
-and a worker that may reply to this API's connections only."""
+"""WebSocket API: $connect/$disconnect mocks, $default and the named routes -> SQS SendMessage, throttled, logged,
+authorized as asked, and a worker that may reply to this API's connections only."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+
+import pytest
 
 from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT_VARIABLE
 
 from conftest import (
     AUTHORIZATION_TYPE,
+    Synthesized,
     assert_json_access_logs,
     assert_may_only_send_to_the_queue,
     assert_throttled_as_asked,
 )
 from policies import ACCOUNT, REGION, resolve
+
+ROUTE = "orders"  # the named route of `routed`
+
+
+@pytest.fixture(scope="module")
+def routed(settings, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with one named route (settings.websocket_routes), synthesized with the cdk-nag checks on."""
+    return Synthesized(dataclasses.replace(settings, websocket_routes=(ROUTE,)), tmp_path_factory.mktemp("routed"))
 
 
 def routes(synthesized) -> dict[str, dict]:
@@ -38,8 +50,32 @@ def test_api_is_a_websocket_api_with_the_design_name(synthesized, expected):
     assert api["ProtocolType"] == "WEBSOCKET"
 
 
-def test_connect_disconnect_and_default_are_the_only_routes(synthesized):
-    assert set(routes(synthesized)) == {"$connect", "$disconnect", "$default"}
+def test_connect_disconnect_default_and_the_named_routes_are_the_only_routes(synthesized, settings):
+    assert set(routes(synthesized)) == {"$connect", "$disconnect", "$default", *settings.websocket_routes}
+
+
+def test_a_frame_selects_its_route_by_its_action_field(synthesized):
+    assert synthesized.only("AWS::ApiGatewayV2::Api")["RouteSelectionExpression"] == "$request.body.action"
+
+
+def test_each_named_route_is_a_route_of_its_own(routed):
+    assert set(routes(routed)) == {"$connect", "$disconnect", "$default", ROUTE}
+
+
+def test_a_named_route_sends_to_the_queue_through_the_integration_of_default(routed):
+    # One integration, so one template and one role: the route key in the message is all that tells them apart.
+    assert routes(routed)[ROUTE]["Target"] == routes(routed)["$default"]["Target"]
+    assert integration_of(routed, ROUTE)["IntegrationType"] == "AWS"
+
+
+def test_a_named_route_runs_on_the_authorized_connection_like_default(routed, answers):
+    authorization = {key: route["AuthorizationType"] for key, route in routes(routed).items()}
+    assert authorization == {
+        "$connect": AUTHORIZATION_TYPE[answers["api_auth"]],
+        "$disconnect": "NONE",
+        "$default": "NONE",
+        ROUTE: "NONE",
+    }
 
 
 def test_connect_and_disconnect_are_accepted_by_mock_integrations(synthesized):
@@ -69,6 +105,13 @@ def test_default_route_sends_every_frame_to_this_queue_through_a_template(synthe
 def test_request_template_is_told_whether_the_queue_is_fifo(synthesized, expected):
     template = integration_of(synthesized, "$default")["RequestTemplates"]["$default"]
     assert template.splitlines()[0] == f"#set($fifo = {'true' if expected.fifo else 'false'})##"
+
+
+def test_request_template_puts_the_route_key_in_a_message_attribute(synthesized):
+    # What the attribute holds, for $default and a named route, is in test_websocket_contract.py.
+    template = integration_of(synthesized, "$default")["RequestTemplates"]["$default"]
+    assert "&MessageAttribute.3.Name=routeKey##" in template.splitlines()
+    assert "&MessageAttribute.3.Value.StringValue=$util.urlEncode($context.routeKey)##" in template.splitlines()
 
 
 def test_only_connect_is_authorized_as_api_auth_asks(synthesized, answers):

@@ -1,13 +1,15 @@
-"""Contract of the WebSocket $default integration: the request template *as synthesized* delivers each frame
-byte for byte.
+"""Contract of the WebSocket SQS integration ($default and the named routes): the request template *as synthesized*
+delivers each frame byte for byte, with the route it took.
 
 The template is read from the synthesized CloudFormation template (not from the .vtl file), rendered with the
 stand-ins for API Gateway in vtl.py, and the form it produces is decoded the way SQS decodes a query request: with
-urllib.parse, and by a local SQS (moto server) that receives the very bytes API Gateway would POST.
+urllib.parse, and by a local SQS (moto server) that receives the very bytes API Gateway would POST. Route selection
+(API Gateway's, on the frame's `action` field) is played by `make local`'s WebSocket API.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -16,6 +18,9 @@ import airspeed
 import pytest
 
 import vtl
+from conftest import LocalQueues, Synthesized
+from local.assembly import Assembly
+from local.websocket_api import WebSocketApi, sqs_integrations
 
 CONNECTION_ID = "L0SM9cOFvHcCIhw="  # the shape API Gateway uses: base64, so it carries '=' (and may carry '+', '/')
 BODIES = vtl.ANY_TEXT_BODIES  # a frame is any text
@@ -39,8 +44,10 @@ def send_message_template(integration) -> str:
     return integration["RequestTemplates"]["$default"]
 
 
-def render(template: str, body: str, *, connection_id: str = CONNECTION_ID, request_id: str = "") -> str:
-    context = vtl.websocket_context(connection_id, request_id or str(uuid.uuid4()))
+def render(
+    template: str, body: str, *, connection_id: str = CONNECTION_ID, request_id: str = "", route_key: str = "$default"
+) -> str:
+    context = vtl.websocket_context(connection_id, request_id or str(uuid.uuid4())) | {"routeKey": route_key}
     return vtl.render(template, body, context=context)
 
 
@@ -74,20 +81,21 @@ def test_sqs_stores_the_frame_body_byte_for_byte(integration, send_message_templ
 
 
 @pytest.mark.parametrize("connection_id", [CONNECTION_ID, "a+b/c==", "plain123"])
-def test_the_connection_and_request_ids_travel_as_string_attributes(send_message_template, connection_id):
+def test_the_connection_id_request_id_and_route_key_travel_as_string_attributes(send_message_template, connection_id):
     request_id = "Zm9vYmFy+/=-request"
     rendered = render(send_message_template, '{"a": 1}', connection_id=connection_id, request_id=request_id)
     fields = vtl.form_fields(rendered)
     assert vtl.message_attributes(fields) == {
         "connectionId": ("String", connection_id),
         "requestId": ("String", request_id),
+        "routeKey": ("String", "$default"),
     }
 
 
 def test_the_form_has_exactly_the_sendmessage_fields(send_message_template, expected):
     fields = vtl.form_fields(render(send_message_template, '{"MessageGroupId": "g"}'))
     wanted = {"Action", "MessageBody"} | {
-        f"MessageAttribute.{n}.{part}" for n in (1, 2) for part in ("Name", "Value.DataType", "Value.StringValue")
+        f"MessageAttribute.{n}.{part}" for n in (1, 2, 3) for part in ("Name", "Value.DataType", "Value.StringValue")
     }
     if expected.fifo:
         wanted |= {"MessageGroupId", "MessageDeduplicationId"}
@@ -172,3 +180,65 @@ def test_the_client_gets_an_error_frame_for_a_frame_sqs_refuses_and_nothing_is_p
         while not any(d.body == frame and d.deleted for d in pipeline.poller.deliveries):
             assert time.monotonic() < deadline, "the frame was not processed"
             time.sleep(0.05)
+
+
+# --- named routes (settings.websocket_routes) --------------------------------------------------------------------
+
+ROUTE = "orders"  # the named route of `routed`
+
+
+@pytest.fixture(scope="module")
+def routed(settings, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with one named route, synthesized with the cdk-nag checks on."""
+    return Synthesized(dataclasses.replace(settings, websocket_routes=(ROUTE,)), tmp_path_factory.mktemp("routed"))
+
+
+@pytest.fixture(scope="module")
+def routed_api(routed, local_sqs_server):
+    """`make local`'s WebSocket API for that stack, in front of the contract tests' SQS (`local_queues`)."""
+    api = WebSocketApi(Assembly(routed.json, routed.template_path), local_sqs_server, 0)
+    yield api
+    api.stop()
+
+
+def queued(queues: LocalQueues, api: WebSocketApi) -> dict:
+    """The one message a frame just sent became."""
+    deadline = time.monotonic() + 10
+    while not (messages := queues.messages()):
+        assert time.monotonic() < deadline, f"nothing queued; the client received {api.frames()}"
+        time.sleep(0.05)
+    [message] = messages
+    return message
+
+
+@pytest.mark.parametrize("route_key", [ROUTE, "$default"])
+def test_sqs_stores_the_route_key_of_each_route_as_a_string_attribute(routed, local_queues, route_key):
+    integration = sqs_integrations(Assembly(routed.json, routed.template_path))[route_key]
+    rendered = render(integration.template, '{"order_id": 42}', route_key=route_key)
+    _, message = local_queues.send(rendered, integration.headers)
+    assert message["MessageAttributes"]["routeKey"] == {"DataType": "String", "StringValue": route_key}
+
+
+def test_a_frame_whose_action_names_a_route_reaches_the_queue_with_that_route_key(routed_api, local_queues):
+    frame = json.dumps({"action": ROUTE, "order_id": 42})
+    routed_api.send(frame)
+    message = queued(local_queues, routed_api)
+    assert message["Body"] == frame
+    assert message["MessageAttributes"]["routeKey"] == {"DataType": "String", "StringValue": ROUTE}
+
+
+NO_ROUTE_FRAMES = {
+    "unknown-action": '{"action": "refunds", "order_id": 42}',
+    "no-action": '{"order_id": 42}',
+    "action-not-a-string": '{"action": ["orders"]}',
+    "json-array": '[{"action": "orders"}]',
+    "not-json": "orders",
+}
+
+
+@pytest.mark.parametrize("frame", NO_ROUTE_FRAMES.values(), ids=NO_ROUTE_FRAMES.keys())
+def test_a_frame_that_names_no_route_goes_through_default(routed_api, local_queues, frame):
+    routed_api.send(frame)
+    message = queued(local_queues, routed_api)
+    assert message["Body"] == frame
+    assert message["MessageAttributes"]["routeKey"] == {"DataType": "String", "StringValue": "$default"}

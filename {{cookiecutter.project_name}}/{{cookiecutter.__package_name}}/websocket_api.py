@@ -1,8 +1,10 @@
 """WebSocket API: every frame sent on a connection becomes one SQS message (no Lambda in the request path).
 
 `$default` is an AWS service integration with SQS SendMessage; its request template (mapping/websocket_request.vtl)
-puts the frame body in the message and the connection id and request id in message attributes, so that the
-worker can reply to the sender through the API's @connections endpoint (`connect_worker`).
+puts the frame body in the message and the connection id, request id and route key in message attributes, so that
+the worker can reply to the sender through the API's @connections endpoint (`connect_worker`).
+The named routes of settings.websocket_routes share that integration: a frame whose `action` field names one is
+queued the same way, with that name as its route key; any other frame takes `$default`.
 `$connect` and `$disconnect` are mock integrations: the API itself accepts and closes connections.
 """
 
@@ -29,6 +31,8 @@ from .worker import Worker
 TEMPLATE_KEY = "$default"
 TEMPLATE_SELECTION = "\\$default"
 ACCEPT = '{"statusCode": 200}'  # what the mock integrations of $connect and $disconnect answer
+# A frame that is a JSON object with an `action` field naming a route takes that route; any other frame, $default.
+ROUTE_SELECTION = "$request.body.action"
 CONNECTIONS_ENDPOINT_VARIABLE = "CONNECTIONS_ENDPOINT"  # read by worker/replies.py
 
 
@@ -46,12 +50,26 @@ class WebSocketIngestApi(Construct):
         self.role = send_message_role(self, settings)
         queues.grant_send(self.role)
 
+        send_message = integrations.WebSocketAwsIntegration(
+            "SendMessage",
+            integration_method="POST",
+            integration_uri=(
+                f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:sqs:path/{Aws.ACCOUNT_ID}/{queues.queue.queue_name}"
+            ),
+            credentials_role=self.role,
+            request_parameters=FORM_CONTENT_TYPE,
+            request_templates={TEMPLATE_KEY: send_message_template("websocket_request.vtl", settings)},
+            template_selection_expression=TEMPLATE_SELECTION,
+            # A frame the template cannot take is refused, never passed to SQS unmapped.
+            passthrough_behavior=apigwv2.PassthroughBehavior.NEVER,
+        )
         accept = dict(request_templates={TEMPLATE_KEY: ACCEPT}, template_selection_expression=TEMPLATE_SELECTION)
         self.api = apigwv2.WebSocketApi(
             self,
             "Api",
             api_name=settings.api_name,
             description=settings.description,
+            route_selection_expression=ROUTE_SELECTION,
             connect_route_options=apigwv2.WebSocketRouteOptions(
                 integration=integrations.WebSocketMockIntegration("Connect", **accept),
                 # API Gateway authorizes a WebSocket client once, on $connect; its frames ride on that connection.
@@ -64,22 +82,11 @@ class WebSocketIngestApi(Construct):
             disconnect_route_options=apigwv2.WebSocketRouteOptions(
                 integration=integrations.WebSocketMockIntegration("Disconnect", **accept),
             ),
-            default_route_options=apigwv2.WebSocketRouteOptions(
-                integration=integrations.WebSocketAwsIntegration(
-                    "SendMessage",
-                    integration_method="POST",
-                    integration_uri=(
-                        f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:sqs:path/{Aws.ACCOUNT_ID}/{queues.queue.queue_name}"
-                    ),
-                    credentials_role=self.role,
-                    request_parameters=FORM_CONTENT_TYPE,
-                    request_templates={TEMPLATE_KEY: send_message_template("websocket_request.vtl", settings)},
-                    template_selection_expression=TEMPLATE_SELECTION,
-                    # A frame the template cannot take is refused, never passed to SQS unmapped.
-                    passthrough_behavior=apigwv2.PassthroughBehavior.NEVER,
-                ),
-            ),
+            default_route_options=apigwv2.WebSocketRouteOptions(integration=send_message),
         )
+        # One integration for them all (one role, one template): the template tells them apart by $context.routeKey.
+        for route_key in settings.websocket_routes:
+            self.api.add_route(route_key, integration=send_message)
         self.access_logs = access_log_group(self, settings, queues.key)
         self.stage = apigwv2.WebSocketStage(
             self,
@@ -148,7 +155,7 @@ class WebSocketIngestApi(Construct):
                 "api_auth=none was chosen when the project was generated: anyone may connect (the stage is "
                 "throttled); regenerate with api_auth=iam or add an authorizer to $connect to restrict it.",
             )
-        for route_key in ("$disconnect", "$default"):
+        for route_key in ("$disconnect", "$default", *self.settings.websocket_routes):
             acknowledge(
                 self.api.node.find_child(f"{route_key}-Route"),
                 "AwsSolutions-APIG4",
