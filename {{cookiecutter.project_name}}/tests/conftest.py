@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from aws_cdk.assertions import Template
+from moto import mock_aws
 
 from {{ cookiecutter.__package_name }}.checks import add_checks
 from {{ cookiecutter.__package_name }}.settings import ANSWERS, Settings
@@ -284,3 +287,21 @@ def pipeline(synthesized: Synthesized, expected: Expected, tmp_path_factory: pyt
         with Emulator(options, assembly=assembly, worker_output=output, log=print) as emulator:
             emulator.worker_log = log
             yield emulator
+
+
+# The worker tests' AWS (test_worker.py, test_replies.py, test_worker_options.py): moto, and a dead-letter queue.
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dlq_url(aws: None) -> str:
+    return boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="dlq")["QueueUrl"]
+
+
+@pytest.fixture
+def fifo_dlq_url(aws: None) -> str:
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    return sqs.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]

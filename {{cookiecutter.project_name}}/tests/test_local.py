@@ -211,7 +211,8 @@ def test_the_results_topic_and_idempotency_work_locally_as_deployed(scenario, pi
     with unthrottled(pipeline.api):
         for sent in (1, 2):
             scenario.send(body, "twice")
-            wait_for(lambda: sum(d.deleted for d in scenario.deliveries(body)) >= sent, 60, f"delivery {sent} done")
+            done = sent
+            wait_for(lambda done=done: sum(d.deleted for d in scenario.deliveries(body)) >= done, 60, "delivery done")
     log = pipeline.worker_log.read_text()
     reused = log.count("Duplicate message: the stored result is reused")
     assert reused == (1 if expected.idempotency == "dynamodb" else 0)

@@ -10,16 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from test_worker import (  # noqa: F401 (aws, dlq_url and fifo_dlq_url are fixtures)
-    FakeContext,
-    aws,
-    dead_letters,
-    dlq_url,
-    failed_ids,
-    fifo_dlq_url,
-    load_handler,
-    record,
-)
+from test_worker import FakeContext, dead_letters, failed_ids, load_handler, record
 
 ENDPOINT = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/dev"
 

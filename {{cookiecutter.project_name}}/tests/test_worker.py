@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from moto import mock_aws
 
 FAILING = '{"fail": true}'  # the sample logic fails on it every time, as a bug would (worker/logic.py)
 
@@ -58,23 +57,6 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, queue_type: str, **environment
     importlib.import_module("dead_letters").sqs_client.cache_clear()  # a client of the last test's moto
     importlib.import_module("results").sns_client.cache_clear()
     return importlib.reload(importlib.import_module("handler"))
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def dlq_url(aws) -> str:
-    return boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="dlq")["QueueUrl"]
-
-
-@pytest.fixture
-def fifo_dlq_url(aws) -> str:
-    sqs = boto3.client("sqs", region_name="eu-west-1")
-    return sqs.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import json
 import boto3
 import pytest
 
-from test_worker import FakeContext, aws, dlq_url, failed_ids, load_handler, record  # noqa: F401 (fixtures)
+from test_worker import FakeContext, failed_ids, load_handler, record
 
 REGION = "eu-west-1"
 
 
 @pytest.fixture
-def results_topic(aws) -> tuple[str, str]:  # noqa: F811
+def results_topic(aws) -> tuple[str, str]:
     """A topic, and a queue subscribed to it that shows what was published (with its attributes)."""
     sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="results")["TopicArn"]
@@ -34,7 +34,7 @@ def published(queue: str) -> list[dict]:
 
 
 @pytest.fixture
-def table(aws) -> str:  # noqa: F811
+def table(aws) -> str:
     """The idempotency table as the stack makes it (idempotency.py): partition key `id`, on demand."""
     boto3.client("dynamodb", region_name=REGION).create_table(
         TableName="idempotency",
@@ -59,7 +59,7 @@ def calls(monkeypatch) -> list:
     return seen
 
 
-def test_each_result_is_published_with_its_message_id(monkeypatch, dlq_url, results_topic):  # noqa: F811
+def test_each_result_is_published_with_its_message_id(monkeypatch, dlq_url, results_topic):
     topic, subscriber = results_topic
     handler = load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=topic)
     first, second = record('{"a": 1}'), record('{"b": 2}')
@@ -74,7 +74,7 @@ def test_each_result_is_published_with_its_message_id(monkeypatch, dlq_url, resu
     assert [(n["MessageAttributes"]["messageId"]["Value"], json.loads(n["Message"])) for n in notices] == expected
 
 
-def test_a_failed_publish_fails_its_record_and_is_counted(monkeypatch, dlq_url, capsys):  # noqa: F811
+def test_a_failed_publish_fails_its_record_and_is_counted(monkeypatch, dlq_url, capsys):
     missing = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"
     handler = load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=missing)
     capsys.readouterr()
@@ -85,11 +85,11 @@ def test_a_failed_publish_fails_its_record_and_is_counted(monkeypatch, dlq_url, 
     assert sum(emf["ResultsPublishFailed"]) == 1 and sum(emf["MessagesFailed"]) == 1
 
 
-def idempotent_handler(monkeypatch, dlq_url, table, **environment):  # noqa: F811
+def idempotent_handler(monkeypatch, dlq_url, table, **environment):
     return load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, IDEMPOTENCY_TABLE=table, **environment)
 
 
-def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url, table, calls):  # noqa: F811
+def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url, table, calls):
     handler = idempotent_handler(monkeypatch, dlq_url, table)
     body = '{"order": 42}'
     first, redelivered, other_copy = record(body), record(body), record(body)
@@ -99,7 +99,7 @@ def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url
     assert calls == [{"order": 42}]
 
 
-def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, dlq_url, table, calls):  # noqa: F811
+def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, dlq_url, table, calls):
     handler = idempotent_handler(monkeypatch, dlq_url, table)
     first, retry = record('{"idempotency_key": "k-1", "n": 1}'), record('{"idempotency_key": "k-1", "n": 2, "x": 0}')
     other = record('{"idempotency_key": "k-2", "n": 1}')
@@ -114,7 +114,7 @@ def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, 
     assert any(line["message"] == "Duplicate message: the stored result is reused" for line in lines)
 
 
-def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, table, calls):  # noqa: F811
+def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, table, calls):
     handler = idempotent_handler(monkeypatch, dlq_url, table)
     logic = importlib.import_module("logic")
     outage = [RuntimeError("downstream outage")]
@@ -136,7 +136,7 @@ def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, table, calls)
     assert [item["status"]["S"] for item in items] == ["COMPLETED"]
 
 
-def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, table, calls):  # noqa: F811
+def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, table, calls):
     handler = idempotent_handler(monkeypatch, dlq_url, table)
     rejected = record('{"reject": true}')
     for _ in range(2):  # e.g. redriven from the dead-letter queue after the logic was fixed: it runs again
@@ -145,7 +145,7 @@ def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, table
     assert boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"] == []
 
 
-def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_url, table, calls):  # noqa: F811
+def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_url, table, calls):
     """The Lambda context is registered: a record's in-progress lock ends when the invocation's time does, long
     before SQS hands the message out again (visibility timeout >= 6 x the function's timeout)."""
     handler = idempotent_handler(monkeypatch, dlq_url, table)
