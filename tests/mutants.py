@@ -68,6 +68,10 @@ def prod(answers: Answers) -> bool:
     return answers.get("stage") == "prod"
 
 
+def http_standard(answers: Answers) -> bool:
+    return flavour("http")(answers) and not fifo(answers)
+
+
 SETTINGS = f"{PKG}/settings.py"
 MUTANTS = [
     Mutant(
@@ -252,6 +256,50 @@ MUTANTS = [
         "from aws_lambda_powertools import Logger\n",
         "import boto3  # noqa: F401\nfrom aws_lambda_powertools import Logger\n",
         lambda answers: flavour("websocket")(answers) and not fifo(answers),
+    ),
+    # The worker's optional parts and the dead-lettering of rejects: their tests run in every variant (the options
+    # are switched on in the tests themselves), so one variant suffices.
+    Mutant(
+        "rejected messages retried instead of dead-lettered at once",
+        f"{PROJECT}/worker/handler.py",
+        "    except logic.RejectedMessage as rejection:\n",
+        "    except logic.RejectedMessage as rejection:\n        raise\n",
+        http_standard,
+    ),
+    Mutant(
+        "the schema left out of the worker's code asset",
+        f"{PKG}/worker.py",
+        'shutil.copy2(SCHEMA, Path(output_dir) / "schemas" / SCHEMA.name)',
+        "pass",
+        http_standard,
+    ),
+    Mutant(
+        "anyone may publish results",
+        f"{PKG}/fanout.py",
+        "effect=iam.Effect.DENY,",
+        "effect=iam.Effect.ALLOW,",
+        http_standard,
+    ),
+    Mutant(
+        "results published without their message id",
+        f"{PROJECT}/worker/results.py",
+        'MessageAttributes={"messageId":',
+        'MessageAttributes={"message_id":',
+        http_standard,
+    ),
+    Mutant(
+        "the client's idempotency key ignored",
+        f"{PROJECT}/worker/idempotency.py",
+        'return {"key": key} if isinstance(key, str) and key else {"body": record.body}',
+        'return {"body": record.body}',
+        http_standard,
+    ),
+    Mutant(
+        "idempotency without the Lambda context (in-progress records never expire early)",
+        f"{PROJECT}/worker/handler.py",
+        "        idempotency.config.register_lambda_context(context)",
+        "        pass",
+        http_standard,
     ),
     Mutant(
         "oldest-message alarm not clamped",

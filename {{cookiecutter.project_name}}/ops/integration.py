@@ -49,6 +49,7 @@ GROUP_ID = "integration-check"  # FIFO: the message group of the check's message
 GROUP_ID_HEADER = "X-Message-Group-Id"
 PROCESSED = "Message processed"  # the worker's log message for a record it processed (worker/handler.py)
 FAILED = "Message failed"  # ... and for one it failed ("Message failed; it returns to the queue")
+REJECTED = "Message rejected"  # ... and for one it sent to the dead-letter queue at once (schema, RejectedMessage)
 # Stack states in which the deployed resources are in place (an update rolled back keeps the previous version).
 READY_STATUSES = {
     "CREATE_COMPLETE",
@@ -231,11 +232,17 @@ def find_log_line(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """The worker's first JSON log line that `ours` accepts, searched every poll_seconds until the deadline
-    (time.monotonic()). A `Message failed` line of ours fails the step at once: the message will not pass."""
+    (time.monotonic()). A `Message failed` or `Message rejected` line of ours fails the step at once: the message
+    will not pass."""
     while True:
         for line in _log_lines(logs, log_group, pattern, start_ms):
             if not ours(line):
                 continue
+            if str(line.get("message", "")).startswith(REJECTED):
+                raise StepFailed(
+                    f"the worker rejected the message ({line.get('reason', 'no reason given')}); it is in the "
+                    "dead-letter queue"
+                )
             if str(line.get("message", "")).startswith(FAILED):
                 raise StepFailed(
                     f"the worker failed the message ({line.get('error', 'no error given')}); it returns to the queue "

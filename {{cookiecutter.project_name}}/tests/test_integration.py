@@ -89,6 +89,9 @@ class StandIn:
         message_id = str(uuid.uuid4())
         try:
             line = {"message": "Message processed", "result": logic.process(json.loads(body))}
+        except logic.RejectedMessage as error:
+            reason = f"{type(error).__name__}: {error}"
+            line = {"message": "Message rejected; sent to the dead-letter queue", "reason": reason}
         except Exception as error:
             line = {"message": "Message failed; it returns to the queue", "error": f"{type(error).__name__}: {error}"}
         if self.worker_logs:
@@ -304,12 +307,24 @@ def test_a_message_the_worker_fails_fails_the_check_at_once(aws, deployed, capsy
     deployed(api_flavour="http")
     started = time.monotonic()
 
-    assert run(aws, "--timeout", "30", "--body", '{"reject": true}') == 1
+    assert run(aws, "--timeout", "30", "--body", '{"fail": true}') == 1
 
     assert time.monotonic() - started < 5  # not after the timeout: the worker's failure line says it all
     out = capsys.readouterr().out
-    error = "RejectedMessage: the message asked to be rejected"
+    error = "RuntimeError: the message asked to fail (a stand-in for a bug or an outage)"
     assert f"worker log   FAILED: the worker failed the message ({error}); it returns to the queue" in out
+
+
+def test_a_message_the_worker_rejects_fails_the_check_at_once(aws, deployed, capsys):
+    deployed(api_flavour="http")
+    started = time.monotonic()
+
+    assert run(aws, "--timeout", "30", "--body", '{"reject": true}') == 1
+
+    assert time.monotonic() - started < 5
+    out = capsys.readouterr().out
+    reason = "RejectedMessage: the message asked to be rejected"
+    assert f"worker log   FAILED: the worker rejected the message ({reason}); it is in the dead-letter queue" in out
 
 
 def test_a_refused_signature_fails_the_send_step(aws, deployed, capsys):

@@ -44,16 +44,10 @@ class IdempotencyTable(Construct):
             encryption_key=key,
             removal_policy=settings.removal_policy,
         )
-        if not settings.prod_like:
+        for rule in ("AwsSolutions-DDB3", "Serverless-DynamoDBPITREnabled") if not settings.prod_like else ():
             acknowledge(
                 self.table,
-                "AwsSolutions-DDB3",
-                "Point-in-time recovery is on for prod-like stages only (settings.PROD_LIKE_STAGES): elsewhere the "
-                "table holds short-lived idempotency records of test traffic, deleted with the stack.",
-            )
-            acknowledge(
-                self.table,
-                "Serverless-DynamoDBPITREnabled",
+                rule,
                 "Point-in-time recovery is on for prod-like stages only (settings.PROD_LIKE_STAGES): elsewhere the "
                 "table holds short-lived idempotency records of test traffic, deleted with the stack.",
             )

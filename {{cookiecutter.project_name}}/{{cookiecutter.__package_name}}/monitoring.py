@@ -99,7 +99,8 @@ class Monitoring(Construct):
                 "dlq-not-empty",
                 dlq_depth,
                 threshold=1,
-                description=f"Messages failed {settings.dlq_retries} times and wait in {settings.dlq_name}.",
+                description=f"Messages failed {settings.dlq_retries} times, or were rejected (DeadLetterReason), and "
+                f"wait in {settings.dlq_name}.",
             ),
             # A dead-lettered message is not counted in the DLQ's NumberOfMessagesSent, and the not-empty alarm stays
             # in ALARM (silent) while older messages wait: this one notifies each time the depth grows.
