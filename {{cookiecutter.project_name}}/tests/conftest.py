@@ -305,3 +305,15 @@ def dlq_url(aws: None) -> str:
 def fifo_dlq_url(aws: None) -> str:
     sqs = boto3.client("sqs", region_name="eu-west-1")
     return sqs.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+
+@pytest.fixture
+def idempotency_table(aws: None) -> str:
+    """The idempotency table as the stack makes it (idempotency.py): partition key `id`, on demand."""
+    boto3.client("dynamodb", region_name="eu-west-1").create_table(
+        TableName="idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return "idempotency"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import uuid
 
 import pytest
@@ -19,7 +20,8 @@ def load_replies(monkeypatch: pytest.MonkeyPatch, queue_type: str, dlq: str):
     """The WebSocket entry point as Lambda loads it: a fresh handler.py, then replies.py registering its hook."""
     monkeypatch.setenv("CONNECTIONS_ENDPOINT", ENDPOINT)
     load_handler(monkeypatch, queue_type, DEAD_LETTER_QUEUE_URL=dlq)
-    return importlib.reload(importlib.import_module("replies"))
+    sys.modules.pop("replies", None)  # executed once, as in Lambda (an import then a reload would hook in twice)
+    return importlib.import_module("replies")
 
 
 @pytest.fixture
@@ -164,3 +166,17 @@ def test_with_the_fifo_processor_a_failed_reply_holds_back_its_group_only(fifo_r
         response = fifo_replies.lambda_handler({"Records": [a1, a2, b1]}, FakeContext())
         connections.assert_no_pending_responses()  # no reply for a2: it was not processed
     assert failed_ids(response) == [a1["messageId"], a2["messageId"]]
+
+
+def test_a_duplicate_is_answered_with_the_first_result(monkeypatch, dlq_url, idempotency_table):
+    """idempotency = dynamodb: a client's retry (same key) is not processed again; it gets the stored result."""
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", idempotency_table)
+    replies = load_replies(monkeypatch, "standard", dlq_url)
+    sent = []
+    monkeypatch.setattr(replies, "send", lambda connection_id, payload: sent.append((connection_id, payload)))
+    first = from_websocket('{"idempotency_key": "k-1", "n": 1}', "c-1=")
+    retry = from_websocket('{"idempotency_key": "k-1", "n": 2, "extra": true}', "c-2=")  # its own result would differ
+    for message in (first, retry):
+        assert failed_ids(replies.lambda_handler({"Records": [message]}, FakeContext())) == []
+    stored = {"status": "processed", "fields": ["idempotency_key", "n"]}
+    assert sent == [("c-1=", stored), ("c-2=", stored)]

@@ -34,15 +34,8 @@ def published(queue: str) -> list[dict]:
 
 
 @pytest.fixture
-def table(aws) -> str:
-    """The idempotency table as the stack makes it (idempotency.py): partition key `id`, on demand."""
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName="idempotency",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return "idempotency"
+def table(idempotency_table: str) -> str:
+    return idempotency_table
 
 
 @pytest.fixture
