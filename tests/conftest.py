@@ -16,6 +16,7 @@ from cookiecutter.prompt import prompt_for_config
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+PROD_LIKE = frozenset({"prod", "production", "live"})  # stages the generated README promises keep their data
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 # Every flavour x queue type, and every pair of option values (flavour, queue type, auth, encryption, VPC, results

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import DEFAULTS, VARIANTS, answers_of, load_hook
+from conftest import DEFAULTS, PROD_LIKE, VARIANTS, answers_of, load_hook
 
 pre_gen = load_hook("pre_gen_project")
-PROD_LIKE = {"prod", "production", "live"}  # stages the generated README promises keep their data
 
 
 CHOICES = [key for key, value in DEFAULTS.items() if isinstance(value, list) and not key.startswith("_")]
