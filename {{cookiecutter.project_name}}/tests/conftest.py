@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +155,19 @@ def synthesized(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     return Synthesized(settings, Path(kept) if kept else tmp_path_factory.mktemp("cdk.out"))
 
 
+ROUTE = "orders"  # the named WebSocket route of `with_options`
+
+
+@pytest.fixture(scope="session")
+def with_options(settings: Settings, synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with what the answers may leave off (the results topic, the idempotency table, a named WebSocket
+    route), so that every project tests them: synthesized once per session, with the cdk-nag checks on."""
+    options = {"result_topic": "sns", "idempotency": "dynamodb", "websocket_routes": (ROUTE,)}
+    if all(getattr(settings, key) == value for key, value in options.items()):
+        return synthesized
+    return Synthesized(dataclasses.replace(settings, **options), tmp_path_factory.mktemp("cdk.out-options"))
+
+
 @pytest.fixture(scope="session")
 def template(synthesized: Synthesized) -> Template:
     return synthesized.template
@@ -289,31 +304,37 @@ def pipeline(synthesized: Synthesized, expected: Expected, tmp_path_factory: pyt
             yield emulator
 
 
-# The worker tests' AWS (test_worker.py, test_replies.py, test_worker_options.py): moto, and a dead-letter queue.
-@pytest.fixture
+# The worker tests' AWS (test_worker.py, test_replies.py, test_worker_options.py): moto, started once per module
+# (a start costs ~0.5 s), and a dead-letter queue or table of its own for each test.
+@pytest.fixture(scope="module")
 def aws() -> Iterator[None]:
     with mock_aws():
         yield
 
 
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
 def dlq_url(aws: None) -> str:
-    return boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="dlq")["QueueUrl"]
+    return boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName=unique("dlq"))["QueueUrl"]
 
 
 @pytest.fixture
 def fifo_dlq_url(aws: None) -> str:
     sqs = boto3.client("sqs", region_name="eu-west-1")
-    return sqs.create_queue(QueueName="dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    return sqs.create_queue(QueueName=unique("dlq") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
 
 
 @pytest.fixture
 def idempotency_table(aws: None) -> str:
     """The idempotency table as the stack makes it (idempotency.py): partition key `id`, on demand."""
+    name = unique("idempotency")
     boto3.client("dynamodb", region_name="eu-west-1").create_table(
-        TableName="idempotency",
+        TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    return "idempotency"
+    return name

@@ -1,23 +1,14 @@
 """The results topic (result_topic = sns) and the idempotency table (idempotency = dynamodb) as the stack makes
 them: names, encryption like the queues, who may publish (decided on the synthesized policies), the table's
-settings per stage, and what the worker is given to reach them. Synthesized with both on, whatever the answers."""
+settings per stage, and what the worker is given to reach them. Synthesized with both on (conftest's
+`with_options`), whatever the answers."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from conftest import DAY, Synthesized, arn_of
+from conftest import DAY, arn_of
 from policies import ACCOUNT, Request, decide, resolve
-
-
-@pytest.fixture(scope="module")
-def with_options(settings, synthesized, tmp_path_factory) -> Synthesized:
-    if (settings.result_topic, settings.idempotency) == ("sns", "dynamodb"):
-        return synthesized  # the answers turned both on already: no second synth
-    both = dataclasses.replace(settings, result_topic="sns", idempotency="dynamodb")
-    return Synthesized(both, tmp_path_factory.mktemp("cdk.out-options"))
 
 
 @pytest.fixture(scope="module")

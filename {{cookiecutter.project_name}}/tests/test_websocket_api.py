@@ -3,7 +3,6 @@ authorized as asked, and a worker that may reply to this API's connections only.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -12,6 +11,7 @@ from {{ cookiecutter.__package_name }}.websocket_api import CONNECTIONS_ENDPOINT
 
 from conftest import (
     AUTHORIZATION_TYPE,
+    ROUTE,
     Synthesized,
     assert_json_access_logs,
     assert_may_only_send_to_the_queue,
@@ -19,13 +19,11 @@ from conftest import (
 )
 from policies import ACCOUNT, REGION, resolve
 
-ROUTE = "orders"  # the named route of `routed`
-
 
 @pytest.fixture(scope="module")
-def routed(settings, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The stack with one named route (settings.websocket_routes), synthesized with the cdk-nag checks on."""
-    return Synthesized(dataclasses.replace(settings, websocket_routes=(ROUTE,)), tmp_path_factory.mktemp("routed"))
+def routed(with_options: Synthesized) -> Synthesized:
+    """The stack with the named route ROUTE (conftest's `with_options`)."""
+    return with_options
 
 
 def routes(synthesized) -> dict[str, dict]:

@@ -9,7 +9,6 @@ urllib.parse, and by a local SQS (moto server) that receives the very bytes API 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import uuid
@@ -18,7 +17,7 @@ import airspeed
 import pytest
 
 import vtl
-from conftest import LocalQueues, Synthesized
+from conftest import ROUTE, LocalQueues, Synthesized
 from local.assembly import Assembly
 from local.websocket_api import WebSocketApi, sqs_integrations
 
@@ -184,13 +183,11 @@ def test_the_client_gets_an_error_frame_for_a_frame_sqs_refuses_and_nothing_is_p
 
 # --- named routes (settings.websocket_routes) --------------------------------------------------------------------
 
-ROUTE = "orders"  # the named route of `routed`
-
 
 @pytest.fixture(scope="module")
-def routed(settings, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The stack with one named route, synthesized with the cdk-nag checks on."""
-    return Synthesized(dataclasses.replace(settings, websocket_routes=(ROUTE,)), tmp_path_factory.mktemp("routed"))
+def routed(with_options: Synthesized) -> Synthesized:
+    """The stack with the named route ROUTE (conftest's `with_options`)."""
+    return with_options
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import json
 import boto3
 import pytest
 
+from conftest import unique
 from test_worker import FakeContext, failed_ids, load_handler, record
 
 REGION = "eu-west-1"
@@ -20,8 +21,8 @@ REGION = "eu-west-1"
 def results_topic(aws) -> tuple[str, str]:
     """A topic, and a queue subscribed to it that shows what was published (with its attributes)."""
     sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
-    topic = sns.create_topic(Name="results")["TopicArn"]
-    queue = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    topic = sns.create_topic(Name=unique("results"))["TopicArn"]
+    queue = sqs.create_queue(QueueName=unique("subscriber"))["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     return topic, queue
