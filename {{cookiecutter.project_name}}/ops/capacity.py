@@ -23,6 +23,13 @@ from {{ cookiecutter.__package_name }}.settings import ANSWERS, DAY_SECONDS, Set
 LAMBDA_FIRST_BATCHES = 5
 LAMBDA_SCALE_UP_PER_MINUTE = 300
 FIFO_GROUP_QUOTA = 300  # messages/s per message group, SQS high-throughput FIFO
+# SNS Publish requests/s per account and region by default (SNS quotas): 30,000 in us-east-1, 9,000 in us-west-2
+# and eu-west-1, 1,500 elsewhere; the lowest is assumed. Raise it with a quota increase.
+SNS_PUBLISH_QUOTA = 1500
+# A new on-demand DynamoDB table serves up to 4,000 write request units/s at first, and adapts to a higher peak over
+# minutes; Powertools idempotency writes twice per message (in progress, then completed).
+DYNAMODB_NEW_TABLE_WRITES = 4000
+IDEMPOTENCY_WRITES_PER_MESSAGE = 2
 FULL_RATE_PERIODS = ((60, "1 minute"), (60 * 60, "1 hour"))  # how long the API runs at full rate, for the backlog
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- capacity:start -->", "<!-- capacity:end -->"
@@ -81,6 +88,20 @@ def warnings(c: Capacity) -> list[str]:
             f"typical_invocation_seconds {_number(s.typical_invocation_seconds)} reaches worker_timeout_seconds "
             f"{s.worker_timeout_seconds}: invocations time out, and their batches return to the queue and go to the "
             f"dead-letter queue after {s.dlq_retries} receive(s); raise the timeout or lower batch_size"
+        )
+    steady = min(s.api_rate_limit, c.drain_rate)  # messages/s the worker processes with the API at its full rate
+    if s.result_topic == "sns" and steady > SNS_PUBLISH_QUOTA:
+        found.append(
+            f"the worker publishes up to {_number(steady)} results/s to SNS, above the {SNS_PUBLISH_QUOTA:,} Publish "
+            "requests/s SNS allows by default in most regions: throttled publishes fail their messages, which are "
+            "retried and may be dead-lettered; request a quota increase (or deploy where it is higher)"
+        )
+    writes = steady * IDEMPOTENCY_WRITES_PER_MESSAGE
+    if s.idempotency == "dynamodb" and writes > DYNAMODB_NEW_TABLE_WRITES:
+        found.append(
+            f"idempotency writes {_number(writes)} items/s to DynamoDB (2 per message), above the "
+            f"{DYNAMODB_NEW_TABLE_WRITES:,} a new on-demand table serves at first: throttled writes fail their "
+            "messages until the table has adapted; set the table's warm throughput before the traffic comes"
         )
     if c.surplus_rate > 0:
         found.append(

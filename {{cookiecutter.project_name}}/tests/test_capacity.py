@@ -23,6 +23,8 @@ BASE = replace(
     api_rate_limit=100,
     api_burst_limit=200,
     queue_retention_days=1,
+    result_topic="none",
+    idempotency="none",
 )
 
 
@@ -30,7 +32,13 @@ def kinds(settings) -> set[str]:
     """Which warnings the settings get: grows (without bound), expires, times out."""
     found = capacity.capacity(settings).warnings
     assert len(found) == len(set(found))
-    words = {"grows": "without bound", "expires": "expire", "times out": "time out"}
+    words = {
+        "grows": "without bound",
+        "expires": "expire",
+        "times out": "time out",
+        "publish quota": "Publish requests/s",
+        "table writes": "new on-demand table",
+    }
     return {kind for kind, phrase in words.items() for warning in found if phrase in warning}
 
 
@@ -84,6 +92,16 @@ def test_lambda_scales_up_by_300_a_minute_from_5():
         ({"worker_timeout_seconds": 1}, {"times out"}),
         ({"worker_timeout_seconds": 2}, set()),
         ({"queue_type": "fifo"}, set()),
+        # SNS's default Publish quota (1,500/s in most regions), at the rate the worker keeps up with.
+        ({"result_topic": "sns", "max_concurrency": 1000, "api_rate_limit": 1501}, {"publish quota"}),
+        ({"result_topic": "sns", "max_concurrency": 1000, "api_rate_limit": 1500}, set()),
+        ({"result_topic": "sns", "max_concurrency": 1000, "api_rate_limit": 5000}, {"publish quota"}),
+        ({"max_concurrency": 1000, "api_rate_limit": 5000}, set()),
+        # A new on-demand table's 4,000 writes/s, two per message.
+        ({"idempotency": "dynamodb", "max_concurrency": 1000, "api_rate_limit": 2001}, {"table writes"}),
+        ({"idempotency": "dynamodb", "max_concurrency": 1000, "api_rate_limit": 2000}, set()),
+        # The worker cannot publish faster than it drains (100/s here): the API's rate alone is no hazard.
+        ({"result_topic": "sns", "api_rate_limit": 1600, "api_burst_limit": 1}, {"grows", "expires"}),
     ],
 )
 def test_warnings_appear_exactly_when_the_settings_call_for_them(changes, expected):

@@ -35,11 +35,6 @@ def published(queue: str) -> list[dict]:
 
 
 @pytest.fixture
-def table(idempotency_table: str) -> str:
-    return idempotency_table
-
-
-@pytest.fixture
 def calls(monkeypatch) -> list:
     """Every message logic.process ran on, in order."""
     logic, seen = importlib.import_module("logic"), []
@@ -79,12 +74,14 @@ def test_a_failed_publish_fails_its_record_and_is_counted(monkeypatch, dlq_url, 
     assert sum(emf["ResultsPublishFailed"]) == 1 and sum(emf["MessagesFailed"]) == 1
 
 
-def idempotent_handler(monkeypatch, dlq_url, table, **environment):
-    return load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, IDEMPOTENCY_TABLE=table, **environment)
+def idempotent_handler(monkeypatch, dlq_url, idempotency_table, **environment):
+    return load_handler(
+        monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, IDEMPOTENCY_TABLE=idempotency_table, **environment
+    )
 
 
-def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url, table, calls):
-    handler = idempotent_handler(monkeypatch, dlq_url, table)
+def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url, idempotency_table, calls):
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
     body = '{"order": 42}'
     first, redelivered, other_copy = record(body), record(body), record(body)
     redelivered["messageId"] = first["messageId"]  # SQS hands out the same message again
@@ -93,8 +90,8 @@ def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url
     assert calls == [{"order": 42}]
 
 
-def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, dlq_url, table, calls):
-    handler = idempotent_handler(monkeypatch, dlq_url, table)
+def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, dlq_url, idempotency_table, calls):
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
     first, retry = record('{"idempotency_key": "k-1", "n": 1}'), record('{"idempotency_key": "k-1", "n": 2, "x": 0}')
     other = record('{"idempotency_key": "k-2", "n": 1}')
     handler.lambda_handler({"Records": [first, other]}, FakeContext())
@@ -108,8 +105,8 @@ def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, 
     assert any(line["message"] == "Duplicate message: the stored result is reused" for line in lines)
 
 
-def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, table, calls):
-    handler = idempotent_handler(monkeypatch, dlq_url, table)
+def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, idempotency_table, calls):
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
     logic = importlib.import_module("logic")
     outage = [RuntimeError("downstream outage")]
     process = logic.process
@@ -126,23 +123,23 @@ def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, table, calls)
         handler.lambda_handler({"Records": [body]}, FakeContext())
     assert handler.lambda_handler({"Records": [body]}, FakeContext()) == {"batchItemFailures": []}
     assert calls == [{"order": 7}, {"order": 7}]  # tried, failed, then processed for real on the retry
-    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"]
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=idempotency_table)["Items"]
     assert [item["status"]["S"] for item in items] == ["COMPLETED"]
 
 
-def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, table, calls):
-    handler = idempotent_handler(monkeypatch, dlq_url, table)
+def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, idempotency_table, calls):
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
     rejected = record('{"reject": true}')
     for _ in range(2):  # e.g. redriven from the dead-letter queue after the logic was fixed: it runs again
         assert handler.lambda_handler({"Records": [rejected]}, FakeContext()) == {"batchItemFailures": []}
     assert len(calls) == 2
-    assert boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"] == []
+    assert boto3.client("dynamodb", region_name=REGION).scan(TableName=idempotency_table)["Items"] == []
 
 
-def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_url, table, calls):
+def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_url, idempotency_table, calls):
     """The Lambda context is registered: a record's in-progress lock ends when the invocation's time does, long
     before SQS hands the message out again (visibility timeout >= 6 x the function's timeout)."""
-    handler = idempotent_handler(monkeypatch, dlq_url, table)
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
     context = FakeContext()
     handler.lambda_handler({"Records": [record('{"order": 1}')]}, context)
     assert handler.idempotency.config.lambda_context is context
