@@ -31,7 +31,8 @@ from typing import IO, Any
 from .assembly import EventSource, Function
 from .sqs import REGION
 
-WORKER = Path(__file__).resolve().parent.parent / "worker"
+PROJECT = Path(__file__).resolve().parent.parent
+WORKER = PROJECT / "worker"  # the function's code, /var/task in Lambda
 LONG_POLL_SECONDS = 1  # short enough to stop promptly; SQS allows up to 20
 FIFO_POLL_SECONDS = 0.05  # between empty receives on a FIFO queue (which does not long-poll here)
 RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage
@@ -57,8 +58,10 @@ class ExecutionEnvironment:
     """One worker process (local.runtime), warmed up when the pollers start; after a timeout or a crash the next
     invocation starts a new one (a cold start)."""
 
-    def __init__(self, function: Function, environment: dict[str, str], stdout: IO[str] | None) -> None:
-        self.function = function
+    def __init__(
+        self, function: Function, environment: dict[str, str], stdout: IO[str] | None, code: Path = WORKER
+    ) -> None:
+        self.function, self.code = function, code
         self.environment = environment
         self.stdout = stdout
         self.process: subprocess.Popen[str] | None = None
@@ -71,8 +74,8 @@ class ExecutionEnvironment:
         command += [self.function.name, str(self.function.memory_mb), str(self.function.timeout_seconds)]
         self.process = subprocess.Popen(
             command,
-            cwd=WORKER,
-            env=self.environment | {"PYTHONPATH": str(WORKER.parent), "PYTHONUNBUFFERED": "1"},
+            cwd=self.code,
+            env=self.environment | {"PYTHONPATH": str(PROJECT)},
             stdin=subprocess.PIPE,
             stdout=self.stdout,
             stderr=self.stdout,

@@ -9,6 +9,7 @@ Usage (by local.poller): python -m local.runtime <module.function> <result fd> <
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import signal
@@ -40,6 +41,16 @@ class Context:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
+LINE_BYTES = 1 << 20  # a log line up to this size reaches the shared output in one write
+
+
+def whole_lines(fd: int) -> io.TextIOWrapper:
+    """A text stream on `fd` that writes each line, newline included, with one write(). The environments share one
+    output, where a line must not split another's; unbuffered, print() writes its text and its newline apart."""
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(io.BufferedWriter(raw, LINE_BYTES), encoding="utf-8", line_buffering=True)
+
+
 def _trace(error: BaseException) -> list[str]:
     return traceback.format_tb(error.__traceback__)[-3:]
 
@@ -47,6 +58,7 @@ def _trace(error: BaseException) -> list[str]:
 def main(argv: list[str]) -> None:
     handler, result_fd, function_name, memory, timeout = argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the emulator stops us
+    sys.stdout, sys.stderr = whole_lines(1), whole_lines(2)
     sys.path.insert(0, os.getcwd())  # worker/, as /var/task in Lambda
     module_name, attribute = handler.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), attribute)

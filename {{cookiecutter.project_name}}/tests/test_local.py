@@ -10,13 +10,17 @@ The emulator (conftest's `pipeline`) runs with the timings that make a poison me
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
 
 from conftest import MANY_RETRIES
+from local.assembly import Function
+from local.poller import ExecutionEnvironment
 from local.serving import TokenBucket
 from local.soak import Tally, good, poison, rejected, soak, unthrottled, wait_for
 
@@ -216,3 +220,38 @@ def test_the_results_topic_and_idempotency_work_locally_as_deployed(scenario, pi
     log = pipeline.worker_log.read_text()
     reused = log.count("Duplicate message: the stored result is reused")
     assert reused == (1 if expected.idempotency == "dynamodb" else 0)
+
+
+CHATTY_WORKER = """
+import json
+
+
+def handler(event, context):
+    for line in range(event["lines"]):
+        print(json.dumps({"environment": event["environment"], "line": line, "padding": "x" * 300}))
+    return event["lines"]
+"""
+
+
+def test_concurrent_environments_write_whole_lines_to_the_shared_log(tmp_path):
+    """Lambda gives each execution environment a log stream of its own; locally they all write to one file, where a
+    line of one must never split another's (print writes the text and its newline apart: Powertools' metrics do)."""
+    (tmp_path / "chatty.py").write_text(CHATTY_WORKER)
+    function = Function("chatty", "chatty.handler", timeout_seconds=60, memory_mb=128, environment={})
+    lines = 2000
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        environments = [ExecutionEnvironment(function, dict(os.environ), output, code=tmp_path) for _ in range(3)]
+        try:
+            with ThreadPoolExecutor(len(environments)) as pool:
+                answers = pool.map(
+                    lambda pair: pair[1].invoke({"environment": pair[0], "lines": lines}), enumerate(environments)
+                )
+                assert list(answers) == [lines] * len(environments)
+        finally:
+            for environment in environments:
+                environment.stop()
+    written = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted((entry["environment"], entry["line"]) for entry in written) == [
+        (environment, line) for environment in range(len(environments)) for line in range(lines)
+    ]
