@@ -228,7 +228,8 @@ import json
 
 def handler(event, context):
     for line in range(event["lines"]):
-        print(json.dumps({"environment": event["environment"], "line": line, "padding": "x" * 300}))
+        padding = "x" * (20_000 if line % 100 == 0 else 300)  # some lines longer than a text stream's 8 KiB chunk
+        print(json.dumps({"environment": event["environment"], "line": line, "padding": padding}))
     return event["lines"]
 """
 
