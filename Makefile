@@ -37,9 +37,10 @@ bake: $(BIN)/.installed
 	@echo "Baked into $(BAKE_DIR)/"
 
 # Three test processes on two cores: each baked variant's suite is synths (~450 MiB each, CPU) and a local pipeline
-# that partly waits (visibility timeouts, processes starting), so a third keeps both cores busy.
+# that partly waits (visibility timeouts, processes starting), so a third keeps both cores busy. One test at a time
+# per worker, longest first (tests/conftest.py), keeps the three busy to the end.
 test: install
-	$(BIN)/pytest -n 3
+	$(BIN)/pytest -n 3 --maxschedchunk 1
 
 # Plausible template bugs, one at a time: each must make a baked project's own suite fail (tests/mutants.py).
 mutants: install
