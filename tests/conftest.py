@@ -21,7 +21,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 # Every flavour x queue type, and every pair of option values (flavour, queue type, auth, encryption, VPC, results
 # topic, idempotency, stage kind, alarm e-mail) at least once: tests/test_coverage.py computes the pairs and the
-# boundaries below.
+# boundaries below; and every flavour with the worker in a VPC calling every AWS service an option adds.
 # Both ends of every numeric range are baked (accepted) somewhere; the refused ones are in test_pre_gen_hook.py.
 VARIANTS: dict[str, dict[str, str]] = {
     "http-standard-defaults": {},
@@ -98,6 +98,20 @@ VARIANTS: dict[str, dict[str, str]] = {
         "worker_memory_mb": "10240",
         "dlq_retries": "223",  # the most that fits: 224 x 5400 s visibility = 14 days, the retention
         "queue_retention_days": "14",
+    },
+    # The worker in a VPC with every option that makes it call AWS (results topic, idempotency table), where all the
+    # walls of `make local` meet (routes, IAM, a customer key); WebSocket's is websocket-standard-none-vpc-...
+    "http-standard-walls-vpc": {
+        "worker_vpc": "new",
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
+        "queue_encryption": "kms-customer",
+    },
+    "rest-standard-walls-vpc": {
+        "api_flavour": "rest",
+        "worker_vpc": "new",
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
     },
     "websocket-fifo-none-sqs-no-vpc": {
         "idempotency": "dynamodb",

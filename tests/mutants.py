@@ -72,6 +72,15 @@ def http_standard(answers: Answers) -> bool:
     return flavour("http")(answers) and not fifo(answers)
 
 
+def results_topic(answers: Answers) -> bool:
+    return answers.get("result_topic") == "sns"
+
+
+def vpc_without_nat(answers: Answers) -> bool:
+    """A worker in a VPC that reaches AWS through endpoints only (the WebSocket flavour's has a NAT gateway)."""
+    return answers.get("worker_vpc") == "new" and not flavour("websocket")(answers)
+
+
 SETTINGS = f"{PKG}/settings.py"
 MUTANTS = [
     Mutant(
@@ -299,6 +308,49 @@ MUTANTS = [
         f"{PROJECT}/worker/handler.py",
         "        idempotency.config.register_lambda_context(context)",
         "        pass",
+        http_standard,
+    ),
+    # The walls: each must make a local test fail (the denial, the timeout), not only a test of the template.
+    Mutant(
+        "worker may not publish its results (grant dropped)",
+        f"{PKG}/fanout.py",
+        'publisher.role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))',
+        "pass",
+        results_topic,
+    ),
+    Mutant(
+        "worker in a VPC without the SQS endpoint (rejects cannot reach the DLQ)",
+        f"{PKG}/worker.py",
+        '        self.reach("sqs")\n',
+        "",
+        vpc_without_nat,
+    ),
+    Mutant(
+        "results topic's key not granted to the worker",
+        f"{PKG}/fanout.py",
+        'key.grant(publisher.role, "kms:GenerateDataKey", "kms:Decrypt")',
+        "pass",
+        lambda answers: results_topic(answers) and customer_key(answers),
+    ),
+    Mutant(
+        "worker's AWS clients keep botocore's 60 s connect timeout",
+        f"{PROJECT}/worker/clients.py",
+        'connect_timeout=float(os.environ.get(CONNECT_VARIABLE, "2")),',
+        "connect_timeout=60.0,",
+        vpc_without_nat,
+    ),
+    Mutant(
+        "local invocations not stopped at the worker's timeout",
+        f"{PROJECT}/local/poller.py",
+        "ready, _, _ = select.select([self.results], [], [], self.function.timeout_seconds)",
+        "ready, _, _ = select.select([self.results], [], [], None)",
+        http_standard,
+    ),
+    Mutant(
+        "worker metrics without the stage (another stage's alarm fires)",
+        f"{PKG}/worker.py",
+        '"POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,',
+        '"POWERTOOLS_METRICS_NAMESPACE": settings.project_name,',
         http_standard,
     ),
     Mutant(

@@ -47,3 +47,16 @@ def test_both_ends_of_every_numeric_range_are_baked():
 def test_the_longest_names_are_baked():
     baked = [answers_of(overrides) for overrides in VARIANTS.values()]
     assert any(len(a["project_name"]) == 32 and len(a["stage"]) == 12 for a in baked)
+
+
+# The options under which the worker itself calls AWS: where the walls `make local` enforces (IAM, routes, keys) meet.
+WORKER_CALLS = {"worker_vpc": "new", "result_topic": "sns", "idempotency": "dynamodb"}
+
+
+def test_every_flavour_bakes_a_worker_in_a_vpc_with_every_option_that_makes_it_call_aws():
+    """Pairwise missed this triple: a worker in a VPC with no route to the topic and table it calls."""
+    baked = [answers_of(overrides) for overrides in VARIANTS.values()]
+    for flavour in DEFAULTS["api_flavour"]:
+        assert any(
+            a["api_flavour"] == flavour and all(a[key] == value for key, value in WORKER_CALLS.items()) for a in baked
+        ), flavour

@@ -54,6 +54,8 @@ class Function:
     timeout_seconds: int
     memory_mb: int
     environment: dict[str, Any]
+    logical_id: str = "Worker"
+    role: str = "WorkerRole"  # the execution role's logical id
 
 
 class Assembly:
@@ -139,14 +141,22 @@ class Assembly:
 
     def function(self) -> Function:
         mapping = self.only("AWS::Lambda::EventSourceMapping")
-        function = self.properties(mapping["FunctionName"]["Ref"])
+        logical_id = mapping["FunctionName"]["Ref"]
+        function = self.properties(logical_id)
         return Function(
             name=function.get("FunctionName", "worker"),
             handler=function["Handler"],
             timeout_seconds=int(function.get("Timeout", 3)),
             memory_mb=int(function.get("MemorySize", 128)),
             environment=function.get("Environment", {}).get("Variables", {}),
+            logical_id=logical_id,
+            role=role_id(function["Role"]),
         )
+
+
+def role_id(arn: dict[str, Any]) -> str:
+    """The logical id of the role a `Fn::GetAtt [Role, Arn]` names (a function's role, an integration's credentials)."""
+    return arn["Fn::GetAtt"][0]
 
 
 def _attribute(value: Any) -> str:

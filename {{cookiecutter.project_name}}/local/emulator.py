@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from {{ cookiecutter.__package_name }}.settings import ANSWERS
 
 from .assembly import Assembly, Function
+from .network import Blackhole, Routes, routes
 from .poller import Poller
-from .sqs import CREDENTIALS, REGION, LocalSqs, ensure_free
+from .sqs import ACCOUNT, CREDENTIALS, REGION, LocalSqs, ensure_free
+from .walls import environment_credentials
 
 # The API of each flavour; the post-generation hook keeps only the module of the flavour chosen.
 API_CLASSES = {"http": "HttpApi", "rest": "RestApi", "websocket": "WebSocketApi"}
@@ -24,6 +29,16 @@ DEFAULT_CONCURRENCY = 4  # execution environments at most, locally (each is a pr
 # Credentials and settings of the caller's shell that must not reach the local worker: it talks to local
 # endpoints only, never to an AWS account.
 WITHHELD = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE")
+# A connection with no route fails after the SDK's connect timeout; locally it is cut to this (said in the banner),
+# so that a missing endpoint shows in seconds.
+LOCAL_CONNECT_TIMEOUT_SECONDS = 0.5
+PACKAGE = "{{ cookiecutter.__package_name }}"
+# Where each role's grants belong, by the first part of its logical id (the construct that makes it).
+GRANTS = {
+    "Worker": f"{PACKAGE}/settings.py `worker_permissions` (the worker's role, {PACKAGE}/worker.py; README, "
+    '"Adding a permission")',
+    "Api": f"{PACKAGE}/{{ cookiecutter.__api_module }}.py (the API integration's role)",
+}
 
 
 @dataclass(frozen=True)
@@ -76,12 +91,37 @@ def create_resources(assembly: Assembly, sqs: LocalSqs, queue_urls: dict[str, st
     return references
 
 
+def endpoints(network: Routes, local: str, blackhole: str) -> dict[str, str]:
+    """Where the worker's AWS clients connect: the local server for every service it has a route to; the blackhole
+    for the others (a worker in a VPC with no NAT and no endpoint for them)."""
+    if network.reaches("*"):
+        return {"AWS_ENDPOINT_URL": local}
+    return {"AWS_ENDPOINT_URL": blackhole} | {f"AWS_ENDPOINT_URL_{_service_id(s)}": local for s in network.services}
+
+
+def _service_id(service: str) -> str:
+    """The suffix of the SDK's service-specific endpoint variable: botocore's service id, e.g. DYNAMODB."""
+    import botocore.session
+
+    try:
+        name = botocore.session.get_session().get_service_model(service).service_id
+    except Exception:  # not a botocore service name (e.g. an endpoint-only service such as xray's daemon)
+        name = service
+    return str(name).replace(" ", "_").upper()
+
+
 def worker_environment(
-    function: Function, api: dict[str, str], sqs_endpoint: str, references: dict[str, str] | None = None
+    function: Function,
+    api: dict[str, str],
+    sqs_endpoint: str,
+    references: dict[str, str] | None = None,
+    *,
+    network: Routes | None = None,
+    blackhole: str = "",
 ) -> dict[str, str]:
     """The function's environment as synthesized, on top of the caller's (their own variables pass through), with
     what only exists at deploy time (the @connections URL, a Ref to a queue, topic or table) pointed at the local
-    endpoints and resources."""
+    endpoints and resources, the execution role's local credentials, and the routes of its network."""
     references = references or {}
     synthesized = {name: value for name, value in function.environment.items() if isinstance(value, str)}
     synthesized |= {
@@ -95,6 +135,10 @@ def worker_environment(
             f"the emulator has no local value for the worker's environment variable(s) {sorted(unresolved)}"
         )
     caller = {name: value for name, value in os.environ.items() if name not in WITHHELD}
+    network = network or Routes(in_vpc=False, internet=True, services=frozenset())
+    if not network.internet:  # a public endpoint (the @connections API) needs a NAT gateway
+        api = {name: blackhole if value.startswith("http") else value for name, value in api.items()}
+    connect = float(synthesized.get("SDK_CONNECT_TIMEOUT_SECONDS", LOCAL_CONNECT_TIMEOUT_SECONDS))
     return (
         caller
         | synthesized
@@ -102,9 +146,9 @@ def worker_environment(
         | {
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-            "AWS_ENDPOINT_URL": sqs_endpoint,  # any AWS client the worker makes talks to the local moto server
+            **environment_credentials(function.role),
+            **endpoints(network, sqs_endpoint, blackhole),
+            "SDK_CONNECT_TIMEOUT_SECONDS": str(min(connect, LOCAL_CONNECT_TIMEOUT_SECONDS)),
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         }
@@ -127,6 +171,8 @@ class Emulator:
         self.sqs: LocalSqs | None = None
         self.api: Any = None
         self.poller: Poller | None = None
+        self.blackhole: Blackhole | None = None
+        self._walls_spec: Any = None
 
     def start(self) -> Emulator:
         options = self.options
@@ -135,23 +181,40 @@ class Emulator:
         ensure_free(options.api_port, "LOCAL_API_PORT")  # both ports before anything starts
         ensure_free(options.sqs_port, "LOCAL_SQS_PORT")
         try:
-            self.sqs = LocalSqs(options.sqs_port)
+            # The walls: requests signed as the stack's roles are decided by its policies (local/walls.py).
+            self._walls_spec = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="walls-")
+            spec = {"template": str(self.assembly.path), "account": ACCOUNT, "region": REGION, "hints": GRANTS}
+            self._walls_spec.write(json.dumps(spec))
+            self._walls_spec.flush()
+            self.sqs = LocalSqs(options.sqs_port, walls=Path(self._walls_spec.name), log=self.log)
             self.queue_urls = self.sqs.create(self.assembly.queues(), visibility_timeout=options.visibility_timeout)
             self.references = create_resources(self.assembly, self.sqs, self.queue_urls)
             flavour = self.settings.api_flavour
             module = importlib.import_module(f"local.{flavour}_api")
             self.api = getattr(module, API_CLASSES[flavour])(self.assembly, self.sqs, options.api_port, log=self.log)
             self.source, self.function = self.assembly.event_source(), self.assembly.function()
+            self.network = routes(self.assembly.json, self.function.logical_id)
+            self.blackhole = Blackhole()
             if options.batching_window is not None:
                 self.source = dataclasses.replace(self.source, batching_window_seconds=options.batching_window)
             self.concurrency = min(self.source.max_concurrency or 1000, options.max_concurrency)
+            # The event source mapping polls with the function's execution role.
+            mapping_client = self.sqs.client_as(self.function.role)
+            environment = worker_environment(
+                self.function,
+                self.api.worker_environment(),
+                self.sqs.endpoint,
+                self.references,
+                network=self.network,
+                blackhole=self.blackhole.url,
+            )
             self.poller = Poller(
-                self.sqs.client,
+                mapping_client,
                 self.queue_urls[self.source.queue],
                 self.sqs.arn(self.source.queue),
                 self.source,
                 self.function,
-                worker_environment(self.function, self.api.worker_environment(), self.sqs.endpoint, self.references),
+                environment,
                 concurrency=self.concurrency,
                 keep_deliveries=options.keep_deliveries,
                 stdout=self.worker_output,
@@ -170,7 +233,11 @@ class Emulator:
             self.api.stop()
         if self.sqs is not None:
             self.sqs.stop()
-        self.poller = self.api = self.sqs = None
+        if self.blackhole is not None:
+            self.blackhole.close()
+        if self._walls_spec is not None:
+            self._walls_spec.close()
+        self.poller = self.api = self.sqs = self.blackhole = self._walls_spec = None
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -197,6 +264,8 @@ class Emulator:
             f"  {self.api.name:<10}  {self.api.url}  (throttle {throttle.rate:g}/s, burst {throttle.burst}{auth})",
             f"  worker      {self.function.handler}: batches of up to {self.source.batch_size}, window {window} s, "
             f"{self.concurrency} at once (LOCAL_MAX_CONCURRENCY), timeout {self.function.timeout_seconds} s",
+            f"  walls       IAM as synthesized (roles', queue, topic and key policies); network: "
+            f"{self.network.describe()} (connect timeout {LOCAL_CONNECT_TIMEOUT_SECONDS} s locally); worker timeout",
             f"  visibility timeout {self.options.visibility_timeout} s locally (LOCAL_VISIBILITY_TIMEOUT; "
             f"{deployed_visibility} s deployed): a failing message reaches the dead-letter queue in seconds",
             "Send a message:",

@@ -10,9 +10,10 @@ import re
 import uuid
 from typing import Any
 
-from .assembly import Assembly
+from .assembly import Assembly, role_id
 from .serving import JsonRequestHandler, LocalHttpServer, PostMessagesApi, throttle_of
 from .sqs import LocalSqs
+from .walls import credentials_of
 
 VARIABLE = "LOCAL_API_PORT"
 
@@ -48,6 +49,7 @@ class HttpApi(PostMessagesApi):
         self.auth = route.get("AuthorizationType", "NONE")
         mapping: dict[str, Any] = integration["RequestParameters"]
         queue_name = assembly.queue_name(mapping["QueueUrl"])
+        credentials = credentials_of(role_id(integration["CredentialsArn"]))  # the integration's role
         self.throttle = throttle = throttle_of(assembly.only("AWS::ApiGatewayV2::Stage")["DefaultRouteSettings"])
         api = self
 
@@ -69,7 +71,7 @@ class HttpApi(PostMessagesApi):
                 except MissingValue as missing:
                     log(f"http api: request {request_id} not queued: the mapping has no value for {missing}")
                     return self.answer(500, {"message": "Internal Server Error"})
-                answer = sqs.send(queue_name, parameters, {"Accept": "application/json"})
+                answer = sqs.send(queue_name, parameters, {"Accept": "application/json"}, credentials)
                 self.answer(answer.status, answer.body, {"apigw-requestid": request_id})
 
             def do_GET(self) -> None:  # noqa: N802

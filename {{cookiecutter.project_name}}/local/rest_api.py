@@ -21,9 +21,10 @@ from typing import Any
 import jsonschema
 
 from . import vtl
-from .assembly import Assembly
+from .assembly import Assembly, role_id
 from .serving import JsonRequestHandler, LocalHttpServer, PostMessagesApi, throttle_of
 from .sqs import LocalSqs
+from .walls import credentials_of
 
 VARIABLE = "LOCAL_API_PORT"
 DEFAULT_CONTENT_TYPE = "application/json"  # what API Gateway assumes when a request names none
@@ -44,6 +45,7 @@ class RestApi(PostMessagesApi):
         queue_name = assembly.integration_queue_name(integration["Uri"])
         request_templates: dict[str, str] = integration["RequestTemplates"]
         headers_to_sqs = vtl.integration_headers(integration.get("RequestParameters", {}))
+        credentials = credentials_of(role_id(integration["Credentials"]))  # the integration's role
         responses = integration["IntegrationResponses"]
         validator = assembly.properties(method["RequestValidatorId"]["Ref"]) if "RequestValidatorId" in method else {}
         required_headers = [
@@ -93,7 +95,7 @@ class RestApi(PostMessagesApi):
                     return self.answer(*refused)
                 context = vtl.rest_context(request_id, stage=api.stage, resource_path=api.path)
                 form = vtl.render(request_templates[content_type], body, context=context, headers=headers)
-                sqs_answer = sqs.post(queue_name, form, headers_to_sqs)
+                sqs_answer = sqs.post(queue_name, form, headers_to_sqs, credentials)
                 response = _select(responses, sqs_answer.status)
                 context = vtl.rest_context(request_id, stage=api.stage, resource_path=api.path)
                 template = response.get("ResponseTemplates", {}).get(DEFAULT_CONTENT_TYPE, "")

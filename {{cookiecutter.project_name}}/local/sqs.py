@@ -21,13 +21,17 @@ import threading
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from .walls import credentials_of
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -188,17 +192,30 @@ def as_json(xml_answer: str) -> str:
 class LocalSqs:
     """moto's server on 127.0.0.1:`port` (0: any free port), in a process of its own, and a boto3 client for it."""
 
-    def __init__(self, port: int = 0, *, variable: str = "LOCAL_SQS_PORT", region: str = REGION) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        variable: str = "LOCAL_SQS_PORT",
+        region: str = REGION,
+        walls: Path | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        """`walls`: the walls' spec (local/walls.py); each request it refuses is logged, and kept in `refusals`."""
         ensure_free(port, variable)
         project = Path(__file__).resolve().parent.parent
         self._server = subprocess.Popen(
-            [sys.executable, "-m", "local.sqs_server", str(port)],
+            [sys.executable, "-m", "local.sqs_server", str(port), *([str(walls)] if walls else [])],
             cwd=project,
             env=os.environ | {"PYTHONPATH": str(project)},
             stdin=subprocess.PIPE,  # the server stops when this closes (stop(), or this process ending)
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
+        self.refusals: list[str] = []
+        self._log = log
+        threading.Thread(target=self._relay, name="sqs-stderr", daemon=True).start()
         assert self._server.stdout is not None
         bound = self._server.stdout.readline().strip()  # the port, once the server listens
         if not bound.isdigit():
@@ -208,6 +225,15 @@ class LocalSqs:
         self.endpoint = f"http://{HOST}:{self.port}"
         self.region = region  # moto keeps one set of queues per region (and per server process)
         self.client = boto3.client("sqs", region_name=region, endpoint_url=self.endpoint, **CREDENTIALS)
+
+    def _relay(self) -> None:
+        """The server's stderr, line by line: the walls' refusals (kept and logged), and whatever else it says."""
+        assert self._server.stderr is not None
+        for line in self._server.stderr:
+            line = line.rstrip("\n")
+            if line.startswith("walls: "):
+                self.refusals.append(line.removeprefix("walls: "))
+            self._log(line)
 
     def recreate(self, queues: list[QueueSpec]) -> dict[str, str]:
         """The queues, empty: any of these names that exists is deleted first (messages, deduplication ids)."""
@@ -231,15 +257,22 @@ class LocalSqs:
             urls[spec.name] = self.client.create_queue(QueueName=spec.name, Attributes=attributes)["QueueUrl"]
         return urls
 
+    def client_as(self, role: str) -> Any:
+        """An SQS client signing as one of the stack's roles (its requests are decided by the walls)."""
+        return boto3.client("sqs", region_name=self.region, endpoint_url=self.endpoint, **credentials_of(role))
+
     def url(self, name: str) -> str:
         return f"{self.endpoint}/{ACCOUNT}/{name}"
 
     def arn(self, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
 
-    def post(self, queue_name: str, form: str, headers: dict[str, str]) -> Answer:
+    def post(
+        self, queue_name: str, form: str, headers: dict[str, str], credentials: dict[str, str] | None = None
+    ) -> Answer:
         """An SQS query request as an API Gateway integration sends it: the form, POSTed to the queue's URL with the
-        integration's headers and signed as its role signs it. SQS's answer comes back as SQS would give it."""
+        integration's headers and signed with its role's credentials (local/walls.py; else the emulator's own). SQS's
+        answer comes back as SQS would give it."""
         wants_json = any(k.lower() == "accept" and v == JSON for k, v in headers.items())
         try:
             fields = form_fields(form)
@@ -249,17 +282,23 @@ class LocalSqs:
             return error_answer(*refused, as_json=wants_json)
         url = self.url(queue_name)
         request = AWSRequest("POST", url, data=form.encode("utf-8"), headers=headers)
-        SigV4Auth(Credentials(*CREDENTIALS.values()), "sqs", self.region).add_auth(request)
+        SigV4Auth(Credentials(*(credentials or CREDENTIALS).values()), "sqs", self.region).add_auth(request)
         answer = post(url, request.body, dict(request.headers))
         if wants_json and answer.body.lstrip().startswith("<"):
             answer.body = as_json(answer.body)
         return answer
 
-    def send(self, queue_name: str, parameters: dict[str, str], headers: dict[str, str] | None = None) -> Answer:
+    def send(
+        self,
+        queue_name: str,
+        parameters: dict[str, str],
+        headers: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> Answer:
         """SendMessage with these request parameters (the HTTP API's SQS-SendMessage integration)."""
         form = urllib.parse.urlencode({"Action": "SendMessage", **parameters}, quote_via=urllib.parse.quote)
         content_type = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-        return self.post(queue_name, form, content_type | (headers or {}))
+        return self.post(queue_name, form, content_type | (headers or {}), credentials)
 
     def stop(self) -> None:
         """Stop the server; its port is free when this returns."""

@@ -1,13 +1,16 @@
 """The local SQS server process (local.sqs.LocalSqs starts it): moto's server application on 127.0.0.1, with the
 patches of moto 5.2 (pinned) that make it behave as SQS does where the emulator needs it, and run fast enough.
 
-Usage: python -m local.sqs_server <port> (0: any free port). It prints the port once it listens, and serves until
-its stdin closes.
+Usage: python -m local.sqs_server <port> [walls.json] (port 0: any free port). It prints the port once it listens,
+and serves until its stdin closes. With walls.json (local/walls.py: the synthesized template's path, the account,
+where each role's grants belong), requests signed as one of the stack's roles are decided by its policies first; each
+refusal is answered as AWS answers it and printed on stderr, one line.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import sys
 import threading
@@ -20,6 +23,8 @@ import moto.sqs.models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from local.walls import HttpRequest, Walls
 
 HOST = "127.0.0.1"
 
@@ -138,6 +143,7 @@ class MotoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # else the body, written after the headers, waits for the client's delayed ACK
     app = DomainDispatcherApplication(create_backend_app)  # one per process, as moto's backends are
+    walls: Walls | None = None
 
     def handle_one_request(self) -> None:
         self.raw_requestline = self.rfile.readline(65537)
@@ -146,12 +152,22 @@ class MotoHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         url = urllib.parse.urlsplit(self.path)
-        environ = EnvironBuilder(
-            path=url.path, query_string=url.query, method=self.command, headers=list(self.headers.items()), data=body
-        ).get_environ()
-        with _serial:
-            chunks, status, headers = run_wsgi_app(self.app, environ, buffered=True)
-        data = b"".join(chunks)
+        request = HttpRequest(self.command, url.path, url.query, {k.lower(): v for k, v in self.headers.items()}, body)
+        refusal = self.walls.check(request) if self.walls else None
+        if refusal is not None:
+            print(f"walls: {refusal.line}", file=sys.stderr, flush=True)
+            status, headers, data = f"{refusal.status} Refused", refusal.headers, refusal.body
+        else:
+            environ = EnvironBuilder(
+                path=url.path,
+                query_string=url.query,
+                method=self.command,
+                headers=list(self.headers.items()),
+                data=body,
+            ).get_environ()
+            with _serial:
+                chunks, status, headers = run_wsgi_app(self.app, environ, buffered=True)
+            data = b"".join(chunks)
         code, _, reason = status.partition(" ")
         self.send_response(int(code), reason)
         for name, value in headers.items():
@@ -169,6 +185,10 @@ class MotoHandler(BaseHTTPRequestHandler):
 
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the emulator stops us
+    if len(argv) > 1:
+        spec = json.loads(open(argv[1]).read())
+        template = json.loads(open(spec["template"]).read())
+        MotoHandler.walls = Walls(template, account=spec["account"], region=spec["region"], hints=spec["hints"])
     server = ThreadingHTTPServer((HOST, int(argv[0])), MotoHandler)
     server.daemon_threads = True  # a kept connection's thread waits for its next request until the end
     threading.Thread(target=server.serve_forever, name="sqs", daemon=True).start()

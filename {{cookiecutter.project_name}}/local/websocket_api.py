@@ -28,9 +28,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from . import vtl
-from .assembly import Assembly
+from .assembly import Assembly, role_id
 from .serving import EXAMPLE_BODY, JsonRequestHandler, LocalHttpServer, throttle_of
 from .sqs import HOST, Answer, LocalSqs, ensure_free
+from .walls import credentials_of
 
 VARIABLE = "LOCAL_API_PORT"
 TEMPLATE_KEY = "$default"
@@ -45,6 +46,7 @@ class Integration:
     template: str
     queue_name: str
     headers: dict[str, str]
+    credentials: dict[str, str]  # the integration role's local credentials (local/walls.py)
 
 
 def sqs_integrations(assembly: Assembly) -> dict[str, Integration]:
@@ -58,6 +60,7 @@ def sqs_integrations(assembly: Assembly) -> dict[str, Integration]:
                 template=integration["RequestTemplates"][TEMPLATE_KEY],
                 queue_name=assembly.integration_queue_name(integration["IntegrationUri"]),
                 headers=vtl.integration_headers(integration.get("RequestParameters", {})),
+                credentials=credentials_of(role_id(integration["CredentialsArn"])),
             )
     return found
 
@@ -160,7 +163,7 @@ class WebSocketApi:
             self.log(f"websocket api: frame {request_id} not queued: the template failed ({error.__cause__ or error})")
             return "Internal server error"
         queue, headers = integration.queue_name, integration.headers
-        answer = await self.loop.run_in_executor(None, self.sqs.post, queue, form, headers)
+        answer = await self.loop.run_in_executor(None, self.sqs.post, queue, form, headers, integration.credentials)
         if answer.status >= 300:
             self.log(f"websocket api: frame {request_id} not queued: SQS answered {answer.status} {answer.body[:300]}")
             return "Internal server error"

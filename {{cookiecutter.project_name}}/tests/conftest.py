@@ -161,8 +161,9 @@ ROUTE = "orders"  # the named WebSocket route of `with_options`
 @pytest.fixture(scope="session")
 def with_options(settings: Settings, synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The stack with what the answers may leave off (the results topic, the idempotency table, a named WebSocket
-    route), so that every project tests them: synthesized once per session, with the cdk-nag checks on."""
-    options = {"result_topic": "sns", "idempotency": "dynamodb", "websocket_routes": (ROUTE,)}
+    route, the worker in a VPC), so that every project tests them together: synthesized once per session, with the
+    cdk-nag checks on."""
+    options = {"result_topic": "sns", "idempotency": "dynamodb", "websocket_routes": (ROUTE,), "worker_vpc": "new"}
     if all(getattr(settings, key) == value for key, value in options.items()):
         return synthesized
     return Synthesized(dataclasses.replace(settings, **options), tmp_path_factory.mktemp("cdk.out-options"))

@@ -32,6 +32,7 @@ FIELDS = {
 NOT_ANSWERED = {
     "worker_extension_layer_arns",
     "worker_environment",
+    "worker_permissions",
     "powertools_layer_arn",
     "worker_availability_zones",
     "idempotency_key_field",
@@ -56,6 +57,7 @@ def test_every_answer_and_every_setting_is_accounted_for(answers, settings):
 def test_settings_not_answered_keep_their_neutral_defaults(settings):
     assert settings.worker_extension_layer_arns == ()
     assert dict(settings.worker_environment) == {}
+    assert settings.worker_permissions == ()
     assert settings.powertools_layer_arn == ""
     assert settings.worker_availability_zones == ()
     assert settings.idempotency_key_field == "idempotency_key"

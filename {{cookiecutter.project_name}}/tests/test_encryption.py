@@ -3,7 +3,7 @@ with a customer key, the key encrypts them all and its policy lets CloudWatch Lo
 
 from __future__ import annotations
 
-from policies import ACCOUNT, REGION, Request, decide, resolve
+from local.policies import ACCOUNT, REGION, Request, decide, resolve
 
 LOGS = {"Service": f"logs.{REGION}.amazonaws.com"}
 LOGS_NEEDS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:DescribeKey")

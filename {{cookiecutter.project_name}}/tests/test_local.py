@@ -9,6 +9,7 @@ The emulator (conftest's `pipeline`) runs with the timings that make a poison me
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -18,11 +19,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import MANY_RETRIES
+from conftest import MANY_RETRIES, PROJECT
 from local.assembly import Function
-from local.poller import ExecutionEnvironment
+from local.poller import ExecutionEnvironment, InvocationFailed
 from local.serving import TokenBucket
 from local.soak import Tally, good, poison, rejected, soak, unthrottled, wait_for
+from local.sqs import ACCOUNT
 
 SOAK_MESSAGES = 200
 SOAK_POISON_EVERY = 20  # 5 %
@@ -197,7 +199,7 @@ def test_with_its_throttle_empty_the_api_refuses_then_recovers(pipeline, scenari
 
 
 def test_the_results_topic_and_idempotency_work_locally_as_deployed(scenario, pipeline, expected):
-    """The topic and the table live in the same moto server, and the worker reaches them through AWS_ENDPOINT_URL:
+    """The topic and the table live in the same moto server, and the worker reaches them through its routes (walls on):
     with result_topic = sns the valid message's result reaches the topic's local subscriber with its message id;
     with idempotency = dynamodb a client's second send of a body is delivered again but not processed again."""
     sqs = pipeline.sqs.client
@@ -256,3 +258,92 @@ def test_concurrent_environments_write_whole_lines_to_the_shared_log(tmp_path):
     assert sorted((entry["environment"], entry["line"]) for entry in written) == [
         (environment, line) for environment in range(len(environments)) for line in range(lines)
     ]
+
+
+# --- the walls: IAM, network and time as the stack builds them (local/walls.py, local/network.py) --------------------
+
+CALLING_LOGIC = """
+import clients
+from botocore.exceptions import ClientError, ConnectTimeoutError
+
+
+def handler(event, context):
+    try:
+        getattr(clients.client(event["service"]), event["operation"])(**event["parameters"])
+    except ClientError as error:
+        return {"code": error.response["Error"]["Code"], "message": error.response["Error"]["Message"]}
+    except ConnectTimeoutError:
+        return {"code": "ConnectTimeoutError"}
+    return {"code": "ok"}
+"""
+UNGRANTED = {"service": "s3", "operation": "get_object", "parameters": {"Bucket": "reports", "Key": "latest.csv"}}
+
+
+@pytest.fixture
+def own_logic(pipeline, tmp_path):
+    """An execution environment of the worker, as `make local` runs it (its environment: the role's credentials, its
+    routes, its timeouts), whose logic makes the AWS call it is given, through worker/clients.py."""
+    (tmp_path / "calls.py").write_text(CALLING_LOGIC)
+    (tmp_path / "clients.py").write_text((PROJECT / "worker" / "clients.py").read_text())
+    # At least 10 s: the call's own timeouts must decide, not a very short worker timeout (settings.sdk_timeouts).
+    function = dataclasses.replace(
+        pipeline.function, handler="calls.handler", timeout_seconds=max(10, pipeline.function.timeout_seconds)
+    )
+    environment = ExecutionEnvironment(function, pipeline.poller.environments[0].environment, None, code=tmp_path)
+    yield environment
+    environment.stop()
+
+
+def test_nothing_the_stack_grants_is_refused(scenario, pipeline):
+    """Every call of the scenario (the API's sends, the mapping's receives and deletes, the worker's rejects, results
+    and idempotency records) was decided by the synthesized policies, and allowed."""
+    assert [line for line in pipeline.sqs.refusals if UNGRANTED["parameters"]["Bucket"] not in line] == []
+
+
+def test_a_call_of_the_logic_without_a_grant_fails_as_in_aws_and_says_where_the_grant_belongs(pipeline, own_logic):
+    answer = own_logic.invoke(UNGRANTED)
+    if not pipeline.network.reaches("s3"):  # a worker in a VPC with no route to S3 never gets as far as IAM
+        assert answer == {"code": "ConnectTimeoutError"}
+        return
+    role, resource = pipeline.function.role, "arn:aws:s3:::reports/latest.csv"
+    assert answer == {
+        "code": "AccessDenied",
+        "message": f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{role} is not authorized to perform: "
+        f"s3:GetObject on resource: {resource} because no identity-based policy allows the s3:GetObject action",
+    }
+    [line] = [line for line in pipeline.sqs.refusals if resource in line]
+    assert line.startswith(f"IAM refused s3:GetObject on {resource} to role {role} ")
+    assert "settings.py `worker_permissions`" in line
+
+
+def test_a_service_with_no_route_from_the_workers_subnets_times_out_its_connection(pipeline, own_logic):
+    """Without a NAT gateway, a service with no VPC endpoint is unreachable: the SDK's connect timeout expires (a
+    service the worker is not granted either, so that only the route decides)."""
+    answer = own_logic.invoke({"service": "secretsmanager", "operation": "list_secrets", "parameters": {}})
+    if pipeline.network.reaches("secretsmanager"):
+        assert answer["code"] == "AccessDeniedException"  # reached, and refused by IAM
+    else:
+        assert answer == {"code": "ConnectTimeoutError"}
+
+
+SLOW_LOGIC = """
+import time
+
+
+def handler(event, context):
+    time.sleep(event["seconds"])
+    return "done"
+"""
+
+
+def test_an_invocation_longer_than_the_timeout_is_stopped_and_the_next_starts_cold(tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_LOGIC)
+    function = Function("slow", "slow.handler", timeout_seconds=1, memory_mb=128, environment={})
+    environment = ExecutionEnvironment(function, dict(os.environ), None, code=tmp_path)
+    try:
+        with pytest.raises(InvocationFailed, match="Task timed out after 1 seconds"):
+            environment.invoke({"seconds": 30})
+        assert environment.process is None  # Lambda ends a timed-out invocation with its environment
+        assert environment.invoke({"seconds": 0}) == "done"
+    finally:
+        environment.stop()

@@ -3,13 +3,16 @@ actually publish to (topic policy, and key policy when encrypted), plus a dashbo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 
 import pytest
 
 from conftest import DAY
-from policies import ACCOUNT, OTHER_ACCOUNT, REGION, Request, decide, resolve
+from local.policies import ACCOUNT, OTHER_ACCOUNT, REGION, Request, decide, resolve
+from test_worker import FakeContext, load_handler, record
 
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
 # What each alarm watches: (namespace, metric) of its metric, or of every metric of its math expression.
@@ -22,7 +25,8 @@ EXPECTED_ALARMS = {
     "api-errors": None,  # per flavour, below
 }
 RESULTS_ALARMS = {  # result_topic = sns
-    "results-publish-failed": {("{project}", "ResultsPublishFailed")},  # the worker's own metric (worker/results.py)
+    # The worker's own metric (worker/results.py), in a namespace of its stage: another stage's must not fire it.
+    "results-publish-failed": {("{project}-{stage}", "ResultsPublishFailed")},
     "results-delivery-failed": {("AWS/SNS", "NumberOfNotificationsFailed")},
 }
 API_FAILURES = {
@@ -82,8 +86,43 @@ def test_alarms_are_named_for_the_stack_and_what_they_watch(synthesized, answers
     expected[f"{prefix}-api-errors"] = API_FAILURES[answers["api_flavour"]]
     if answers["result_topic"] == "sns":
         for what, metrics in RESULTS_ALARMS.items():
-            expected[f"{prefix}-{what}"] = {(ns.format(project=answers["project_name"]), m) for ns, m in metrics}
+            expected[f"{prefix}-{what}"] = {
+                (ns.format(project=answers["project_name"], stage=answers["stage"]), m) for ns, m in metrics
+            }
     assert found == expected
+
+
+def test_the_results_publish_alarm_watches_this_stages_worker_only(with_options, prefix):
+    """Powertools adds the `service` dimension to every metric: with the stage in it (and in the namespace), a dev
+    worker's failed publishes do not fire prod's alarm in the same account."""
+    alarm = alarms(with_options)[f"{prefix}-results-publish-failed"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (prefix, "ResultsPublishFailed")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": prefix}]
+
+
+def test_the_results_publish_alarm_watches_the_metric_the_worker_emits(with_options, prefix, monkeypatch, dlq_url):
+    """The real worker, run with the synthesized function's Powertools variables, fails a publish: the EMF line it
+    prints must put the alarm's metric in the alarm's namespace under the alarm's dimensions, or it never fires."""
+    variables = with_options.only("AWS::Lambda::Function")["Environment"]["Variables"]
+    powertools = {name: variables[name] for name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")}
+    missing = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"
+    # Set before the handler is (re)loaded: Powertools reads them when Metrics() is made, at import.
+    handler = load_handler(
+        monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=missing, **powertools
+    )
+    stdout = io.StringIO()  # Lambda sends the worker's stdout, EMF lines included, to CloudWatch
+    with contextlib.redirect_stdout(stdout), pytest.raises(Exception, match="All records failed"):
+        handler.lambda_handler({"Records": [record('{"a": 1}')]}, FakeContext())
+    [emf] = [json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line]
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    alarm = alarms(with_options)[f"{prefix}-results-publish-failed"]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert alarm["MetricName"] in {metric["Name"] for metric in directive["Metrics"]}
+    assert sum(emf[alarm["MetricName"]]) == 1
+    # CloudWatch keeps a metric per dimension set emitted; the alarm matches one whose names and values are its own.
+    watched_dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert sorted(watched_dimensions) in [sorted(names) for names in directive["Dimensions"]]
+    assert {name: emf[name] for name in watched_dimensions} == watched_dimensions
 
 
 def test_every_alarm_evaluates_one_minute_periods(synthesized):

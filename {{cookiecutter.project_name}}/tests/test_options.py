@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import DAY, arn_of
-from policies import ACCOUNT, Request, decide, resolve
+from local.policies import ACCOUNT, Request, decide, resolve
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from conftest import (
     assert_may_only_send_to_the_queue,
     assert_throttled_as_asked,
 )
-from policies import ACCOUNT, REGION, resolve
+from local.policies import ACCOUNT, REGION, resolve
 
 
 @pytest.fixture(scope="module")

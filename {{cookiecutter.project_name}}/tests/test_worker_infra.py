@@ -46,7 +46,9 @@ def test_worker_is_traced_and_told_its_queue_type(synthesized, answers):
     assert function["TracingConfig"] == {"Mode": "Active"}
     environment = function["Environment"]["Variables"]
     assert environment["QUEUE_TYPE"] == answers["queue_type"]
-    assert environment["POWERTOOLS_SERVICE_NAME"] == answers["project_name"]
+    # The stage keeps two stages' metrics (and the alarms on them) apart in one account.
+    stage_prefix = f"{answers['project_name']}-{answers['stage']}"
+    assert (environment["POWERTOOLS_SERVICE_NAME"], environment["POWERTOOLS_METRICS_NAMESPACE"]) == (stage_prefix,) * 2
 
 
 def test_the_worker_role_may_upload_its_traces(synthesized):

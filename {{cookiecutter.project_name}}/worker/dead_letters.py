@@ -13,6 +13,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import clients
+
 URL_VARIABLE = "DEAD_LETTER_QUEUE_URL"
 REASON_ATTRIBUTE = "DeadLetterReason"  # why the worker rejected it, beside the message's own attributes
 MAX_REASON = 1000
@@ -21,9 +23,7 @@ MAX_REASON = 1000
 @cache
 def sqs_client() -> Any:
     """Created on the first rejection (boto3 is imported here, not at the cold start)."""
-    import boto3
-
-    return boto3.client("sqs")
+    return clients.client("sqs")
 
 
 def _attributes(record: SQSRecord) -> dict[str, dict[str, Any]]:

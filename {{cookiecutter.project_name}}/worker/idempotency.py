@@ -26,6 +26,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+import clients
+
 TABLE_VARIABLE = "IDEMPOTENCY_TABLE"
 KEY_PREFIX = "message"  # the records' keys are message#<hash>, whatever the function is called
 
@@ -51,7 +53,7 @@ def key_of(record: SQSRecord, message: Any) -> dict[str, str]:
 
 def once(function: Callable[[SQSRecord, Any], Any]) -> Callable[[SQSRecord, Any], Any]:
     """`function(record, message)`, run once per message key; duplicates get the first run's result."""
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ[TABLE_VARIABLE])
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ[TABLE_VARIABLE], boto_config=clients.config())
 
     @idempotent_function(
         data_keyword_argument="key", persistence_store=persistence, config=config, key_prefix=KEY_PREFIX

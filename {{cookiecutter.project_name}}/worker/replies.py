@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import clients
 import handler
 
 ENDPOINT_VARIABLE = "CONNECTIONS_ENDPOINT"
@@ -27,9 +28,7 @@ logger = Logger(child=True)
 def connections_client() -> Any:
     """Created on the first reply and kept for the life of the execution environment (warm invocations reuse it);
     boto3 is imported here, not at the cold start (~150 ms)."""
-    import boto3
-
-    return boto3.client("apigatewaymanagementapi", endpoint_url=os.environ[ENDPOINT_VARIABLE])
+    return clients.client("apigatewaymanagementapi", endpoint_url=os.environ[ENDPOINT_VARIABLE])
 
 
 def send(connection_id: str, payload: Any) -> bool:

@@ -14,6 +14,8 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import clients
+
 TOPIC_VARIABLE = "RESULT_TOPIC_ARN"
 
 metrics = Metrics()  # Powertools metrics instances share one set: these are flushed with the handler's
@@ -26,9 +28,7 @@ def enabled() -> bool:
 @cache
 def sns_client() -> Any:
     """Created on the first publish and kept for the life of the execution environment (boto3 is imported here)."""
-    import boto3
-
-    return boto3.client("sns")
+    return clients.client("sns")
 
 
 def publish(record: SQSRecord, result: Any) -> None:

@@ -48,4 +48,5 @@ class ResultsTopic(Construct):
         publisher.role.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
         if key is not None:
             key.grant(publisher.role, "kms:GenerateDataKey", "kms:Decrypt")
+        publisher.reach("sns")
         publisher.function.add_environment(TOPIC_VARIABLE, self.topic.topic_arn)

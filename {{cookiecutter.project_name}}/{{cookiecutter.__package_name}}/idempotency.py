@@ -54,6 +54,7 @@ class IdempotencyTable(Construct):
         self.table.grant(worker.role, *RECORD_ACTIONS)
         if key is not None:  # DynamoDB encrypts and decrypts items with the caller's permission on the key
             key.grant(worker.role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+        worker.reach("dynamodb")
         worker.function.add_environment("IDEMPOTENCY_TABLE", self.table.table_name)
         worker.function.add_environment("IDEMPOTENCY_KEY_FIELD", settings.idempotency_key_field)
         worker.function.add_environment("IDEMPOTENCY_EXPIRY_SECONDS", str(settings.idempotency_expiry))

@@ -142,9 +142,9 @@ class Monitoring(Construct):
                 self._alarm(
                     "results-publish-failed",
                     cloudwatch.Metric(
-                        namespace=settings.project_name,
+                        namespace=settings.metrics_namespace,
                         metric_name="ResultsPublishFailed",  # worker/results.py
-                        dimensions_map={"service": settings.project_name},
+                        dimensions_map={"service": settings.service_name},  # Powertools adds it to every metric
                         period=PERIOD,
                         statistic="Sum",
                     ),

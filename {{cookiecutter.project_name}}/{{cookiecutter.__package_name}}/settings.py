@@ -29,6 +29,13 @@ PROD_LIKE_STAGES = frozenset({"prod", "production", "live"})
 SQS_MAX_RETENTION_DAYS = 14
 DAY_SECONDS = 24 * 60 * 60
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
+# The worker's AWS clients (worker/clients.py): botocore's standard retry mode with the first attempt and one retry;
+# no timeout below half a second (a call within the region takes milliseconds), reads at most 10 s (AWS APIs answer
+# within that; a client of your own for a slower service takes its own Config).
+SDK_ATTEMPTS = 2
+SDK_MIN_TIMEOUT_SECONDS = 0.5
+SDK_MAX_CONNECT_SECONDS = 2.0
+SDK_MAX_READ_SECONDS = 10.0
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9]{0,11}")
 ROUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LAYER_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+")
@@ -62,6 +69,10 @@ class Settings:
     # The worker code does not change; Powertools Logger/Metrics output stays on stdout for CloudWatch.
     worker_extension_layer_arns: tuple[str, ...] = ()
     worker_environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # AWS calls your own logic makes (worker/logic.py): (action, resource ARN) pairs granted to the worker's role, e.g.
+    # (("s3:GetObject", "arn:aws:s3:::my-bucket/*"),). In a VPC each service also gets its endpoint. `make local`
+    # refuses a call with no grant, as AWS would, and says so.
+    worker_permissions: tuple[tuple[str, str], ...] = ()
     # worker_vpc = "new": the Availability Zones of the worker's subnets, by name (e.g. ("us-east-1a", "us-east-1b")).
     # Empty: two of the region's, looked up in your account when the deploy environment is known (network.py).
     worker_availability_zones: tuple[str, ...] = ()
@@ -149,6 +160,18 @@ class Settings:
         return f"{self.prefix}-results"
 
     @property
+    def metrics_namespace(self) -> str:
+        """The worker's CloudWatch namespace: with the stage in it, two stages in one account keep their metrics (and
+        the alarms on them) apart."""
+        return self.prefix
+
+    @property
+    def service_name(self) -> str:
+        """The worker's Powertools service: the `service` dimension of its metrics and a field of its log lines, with
+        the stage in it for the same reason."""
+        return self.prefix
+
+    @property
     def idempotency_table_name(self) -> str:
         return f"{self.prefix}-idempotency"
 
@@ -157,6 +180,18 @@ class Settings:
     def visibility_timeout_seconds(self) -> int:
         """Long enough that a message is not handed out again while a worker (and its retries) may still hold it."""
         return VISIBILITY_TIMEOUT_FACTOR * self.worker_timeout_seconds + self.batching_window_seconds
+
+    @property
+    def sdk_timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds of every AWS client the worker makes. All attempts of one call take at most a third
+        of the worker's timeout, so a dependency that hangs (no route, an outage) fails its own record instead of
+        timing out the invocation and returning the whole batch (botocore's defaults, 60 s each, outlast any worker
+        timeout up to 2 minutes). Connect gets a quarter of an attempt. Below a 6 s worker timeout the half-second
+        floors win, and a hanging call may outlast the invocation."""
+        attempt = self.worker_timeout_seconds / 3 / SDK_ATTEMPTS
+        connect = round(min(SDK_MAX_CONNECT_SECONDS, max(SDK_MIN_TIMEOUT_SECONDS, attempt / 4)), 1)
+        read = round(min(SDK_MAX_READ_SECONDS, max(SDK_MIN_TIMEOUT_SECONDS, attempt - connect)), 1)
+        return connect, read
 
     @property
     def dlq_retention_days(self) -> int:

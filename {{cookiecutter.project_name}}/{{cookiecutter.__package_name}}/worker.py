@@ -19,7 +19,7 @@ from .checks import acknowledge
 from .encryption import log_group
 from .network import WorkerNetwork
 from .queue import QueueWithDeadLetter
-from .settings import WORKER_RUNTIME, Settings
+from .settings import SDK_ATTEMPTS, WORKER_RUNTIME, Settings
 
 # The asset is the worker folder and the message schema: no tests, no infrastructure code, no caches.
 PROJECT = Path(__file__).resolve().parent.parent
@@ -63,6 +63,7 @@ class Worker(Construct):
         key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.network = network
         self.log_group = log_group(self, "Logs", settings=settings, name=f"/aws/lambda/{settings.worker_name}", key=key)
         # Powertools comes from its public layer, pinned to the version the tests use: no docker, no bundling.
         # Its ARN is resolved from a public SSM parameter at deploy time, unless settings name one (`make preflight`
@@ -113,10 +114,14 @@ class Worker(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             environment={
-                "POWERTOOLS_SERVICE_NAME": settings.project_name,
-                "POWERTOOLS_METRICS_NAMESPACE": settings.project_name,
+                "POWERTOOLS_SERVICE_NAME": settings.service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "QUEUE_TYPE": settings.queue_type,
+                # worker/clients.py: every AWS client's timeouts and attempts, within the function's timeout.
+                "SDK_CONNECT_TIMEOUT_SECONDS": str(settings.sdk_timeouts[0]),
+                "SDK_READ_TIMEOUT_SECONDS": str(settings.sdk_timeouts[1]),
+                "SDK_MAX_ATTEMPTS": str(SDK_ATTEMPTS),
                 "DEAD_LETTER_QUEUE_URL": queues.dead_letter_queue.queue_url,
                 **settings.worker_environment,
             },
@@ -124,9 +129,13 @@ class Worker(Construct):
             vpc_subnets=network.subnets if network else None,
             security_groups=[network.security_group] if network else None,
         )
-        # Rejected messages go to the dead-letter queue on their first receive: SendMessage there, and the key.
+        # Rejected messages go to the dead-letter queue on their first receive: SendMessage there, the key, a route.
         queues.dead_letter_queue.grant(self.role, "sqs:SendMessage")
         queues.grant_key_for_send(self.role)
+        self.reach("sqs")
+        for action, resource in settings.worker_permissions:  # the calls of the user's own logic
+            self.role.add_to_policy(iam.PolicyStatement(actions=[action], resources=[resource]))
+            self.reach(action.split(":")[0])
         self.event_source = sources.SqsEventSource(
             queues.queue,
             batch_size=settings.batch_size,
@@ -138,6 +147,12 @@ class Worker(Construct):
         )
         self.function.add_event_source(self.event_source)
         self._acknowledge_checks()
+
+    def reach(self, service: str) -> None:
+        """In a VPC, a private route to an AWS service the worker calls (sqs, sns, dynamodb, s3, ...): grant a call and
+        open its route together, or the call hangs until its connect timeout."""
+        if self.network is not None:
+            self.network.reach(service)
 
     def _extension_layers(self, settings: Settings) -> list[lambda_.ILayerVersion]:
         return [
