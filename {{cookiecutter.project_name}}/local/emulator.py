@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from {{ cookiecutter.__package_name }}.settings import ANSWERS
 
+from . import sigv4
 from .assembly import Assembly, Function
 from .network import Blackhole, Routes, routes
 from .poller import Poller
@@ -253,7 +254,7 @@ class Emulator:
         dlq_url = self.queue_urls[queue.dead_letter_queue or ""]
         endpoint = self.sqs.endpoint
         throttle = self.api.throttle
-        auth = "" if self.api.auth == "NONE" else f"; {self.api.auth} auth is NOT checked locally"
+        auth = "" if self.api.auth == "NONE" else "; SigV4 checked: sign as the local caller below"
         deployed_visibility = queue.attributes.get("VisibilityTimeout", "30")
         window = self.source.batching_window_seconds
         aws = f"AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {endpoint} --region {REGION} sqs"
@@ -268,6 +269,7 @@ class Emulator:
             f"{self.network.describe()} (connect timeout {LOCAL_CONNECT_TIMEOUT_SECONDS} s locally); worker timeout",
             f"  visibility timeout {self.options.visibility_timeout} s locally (LOCAL_VISIBILITY_TIMEOUT; "
             f"{deployed_visibility} s deployed): a failing message reaches the dead-letter queue in seconds",
+            *self._caller_lines(),
             "Send a message:",
             f"  {self.api.example(queue.fifo)}",
             "Look at the dead-letter queue:",
@@ -275,6 +277,16 @@ class Emulator:
             f"  {aws} get-queue-attributes --queue-url {dlq_url} --attribute-names ApproximateNumberOfMessages",
             *self._results_lines(aws),
             "The worker's log lines follow (JSON, one per message). Ctrl-C stops everything.",
+        ]
+
+    def _caller_lines(self) -> list[str]:
+        """api_auth = iam: the local caller's credentials (its policy allows execute-api:Invoke on this API)."""
+        if self.api.auth != "AWS_IAM":
+            return []
+        key, secret = sigv4.CALLER.values()
+        return [
+            f"Sign requests (SigV4, execute-api, {REGION}) as the local caller:",
+            f"  AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} (another key, a bad or stale signature: 403)",
         ]
 
     def _results_lines(self, aws: str) -> list[str]:

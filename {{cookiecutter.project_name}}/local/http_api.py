@@ -1,7 +1,9 @@
 """The HTTP API, locally: `POST /messages` through the SQS-SendMessage integration's parameter mapping as synthesized.
 
 Each mapping value is evaluated as API Gateway evaluates it ($request.body, $request.header.*, $context.requestId,
-the queue's Ref) and the result is sent to the local SQS. The stage's throttle applies; IAM auth does not.
+the queue's Ref) and the result is sent to the local SQS, signed as the integration's role (local/walls.py). With
+api_auth = iam the caller's SigV4 signature and execute-api:Invoke are checked first (local/sigv4.py), then the
+stage's throttle applies.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 import uuid
 from typing import Any
 
+from . import sigv4
 from .assembly import Assembly, role_id
 from .serving import JsonRequestHandler, LocalHttpServer, PostMessagesApi, throttle_of
 from .sqs import LocalSqs
@@ -55,9 +58,12 @@ class HttpApi(PostMessagesApi):
 
         class Handler(JsonRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.body().decode("utf-8", errors="replace")
+                raw = self.body()
+                body = raw.decode("utf-8", errors="replace")
                 if self.path != api.path or method != "POST":
                     return self.answer(404, {"message": "Not Found"})
+                if refused := api.authenticate(self, raw):
+                    return self.answer(403, sigv4.refusal_body(refused[0], rest=False, resource=refused[1]))
                 if not throttle.take():
                     return self.answer(429, {"message": "Too Many Requests"})
                 request_id = str(uuid.uuid4())

@@ -36,6 +36,7 @@ CONDITION_KEYS = {"aws:SecureTransport", "aws:PrincipalArn", "aws:PrincipalAccou
 CONDITION_KEYS |= {"aws:SourceAccount", "kms:ViaService", "kms:CallerAccount"}
 CONDITION_KEY_PREFIXES = ("kms:EncryptionContext:",)
 STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "Action", "Resource", "Condition"}
+API_ID = "local"  # what a Ref to the stack's API gives in `arn_of` (and in the local API's ARNs)
 
 # (logical id, attribute or None for Ref) -> the value; the default keeps them symbolic.
 Reference = Callable[[str, "str | None"], str]
@@ -82,6 +83,12 @@ def decide(policy: dict[str, Any], request: Request) -> str:
     if "Deny" in matched:
         return "Deny"
     return "Allow" if "Allow" in matched else "ImplicitDeny"
+
+
+def identity_decision(statements: list[dict[str, Any]], request: Request) -> str:
+    """ "Allow", "Deny" or "ImplicitDeny" of a principal's own (identity) policy statements for its request."""
+    matched = [s["Effect"] for s in statements if _applies(s, request, identity=True)]
+    return "Deny" if "Deny" in matched else "Allow" if "Allow" in matched else "ImplicitDeny"
 
 
 def allowed(policy: dict[str, Any], request: Request) -> bool:
@@ -198,6 +205,8 @@ def arn_of(template: dict[str, Any], account: str, region: str) -> Reference:
             return name if attribute is None else f"arn:aws:dynamodb:{region}:{account}:table/{name}"
         if kind == "AWS::KMS::Key" and attribute == "Arn":
             return f"arn:aws:kms:{region}:{account}:key/{logical_id}"
+        if kind in ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi") and attribute is None:
+            return API_ID
         if kind == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:aws:iam::{account}:role/{logical_id}"
         return symbolic(logical_id, attribute)
@@ -253,11 +262,12 @@ class Authority:
 
         resources = template["Resources"]
         self.identity: dict[str, list[dict[str, Any]]] = {}
+        self.managed: set[str] = set()  # roles with AWS managed policies: their calls cannot be decided offline
         for logical_id, resource in resources.items():
             if resource["Type"] == "AWS::IAM::Role":
                 properties = resource.get("Properties", {})
                 if properties.get("ManagedPolicyArns"):
-                    raise NotImplementedError(f"{logical_id}: managed policies cannot be evaluated offline")
+                    self.managed.add(logical_id)
                 inline = [p["PolicyDocument"] for p in properties.get("Policies", [])]
                 self.identity[logical_id] = [s for d in inline for s in value(d)["Statement"]]
         for resource in resources.values():
@@ -308,6 +318,8 @@ class Authority:
         return decision
 
     def _decide(self, call: Call) -> Decision:
+        if call.role in self.managed:
+            raise NotImplementedError(f"{call.role}: a role with managed policies cannot be decided offline")
         principal_arn = self.principal_arn(call.role)
         request = Request(
             principal={"AWS": principal_arn},

@@ -1,10 +1,12 @@
 """The REST API, locally: `POST /messages` through the method and its AWS integration as synthesized.
 
-In API Gateway's order: the stage throttle (429), the Content-Type against the request templates (passthrough
+In API Gateway's order: with api_auth = iam the caller's SigV4 signature and execute-api:Invoke (403,
+local/sigv4.py), the stage throttle (429), the Content-Type against the request templates (passthrough
 NEVER: 415), the request validator (required headers; the body against the model's JSON schema, checked with
 jsonschema's draft 4 validator: 400, the BAD_REQUEST_BODY gateway response as synthesized), the request template
 rendered into SQS's form and POSTed to the local SQS with the integration's headers, then SQS's status picks the
-integration response whose template renders the client's answer. IAM auth is not checked.
+integration response whose template renders the client's answer. The POST to SQS is signed as the integration's
+role, and decided by its policies (local/walls.py).
 
 The validation errors name the same problems as API Gateway's, in jsonschema's words rather than AWS's: locally
 `[5 is not of type 'string' (at /idempotency_key)]`, where API Gateway says
@@ -20,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-from . import vtl
+from . import sigv4, vtl
 from .assembly import Assembly, role_id
 from .serving import JsonRequestHandler, LocalHttpServer, PostMessagesApi, throttle_of
 from .sqs import LocalSqs
@@ -85,6 +87,8 @@ class RestApi(PostMessagesApi):
                 raw = self.body()
                 if self.path != f"/{api.stage}{api.path}" and self.path != api.path:
                     return self.answer(403, {"message": "Missing Authentication Token"})
+                if refused := api.authenticate(self, raw):
+                    return self.answer(403, sigv4.refusal_body(refused[0], rest=True, resource=refused[1]))
                 if not throttle.take():
                     return self.answer(429, {"message": "Too Many Requests"})
                 headers = dict(self.headers.items())

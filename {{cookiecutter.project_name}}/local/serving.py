@@ -8,6 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from . import sigv4
 from .sqs import HOST, Answer, close_connections, ensure_free, post
 
 EXAMPLE_BODY = '{"order_id": 42}'  # the message the printed example sends
@@ -90,17 +91,38 @@ class PostMessagesApi:
 
     server: LocalHttpServer
     url: str
+    path: str
+    auth: str = "NONE"  # the method's or route's AuthorizationType as synthesized
+    stage: str = "$default"
+
+    def authenticate(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[str, str] | None:
+        """api_auth = iam: API Gateway's SigV4 check and the caller's execute-api:Invoke (local/sigv4.py). None when
+        the request goes on; else (why not, the method's ARN)."""
+        if self.auth != "AWS_IAM":
+            return None
+        resource = sigv4.method_arn(self.stage, request.command, self.path)
+        granted = sigv4.method_arn("*", "POST", self.path)
+        url = f"http://{request.headers.get('Host', HOST)}{request.path}"
+        headers = dict(request.headers.items())
+        refused = sigv4.check(request.command, url, headers, body, resource=resource, granted=granted)
+        return (refused, resource) if refused else None
 
     def worker_environment(self) -> dict[str, str]:
         return {}
 
     def example(self, fifo: bool) -> str:
         group = " -H 'X-Message-Group-Id: customer-42'" if fifo else ""
-        return f"curl -sS {self.url} -H 'Content-Type: application/json'{group} -d '{EXAMPLE_BODY}'"
+        signed = f" {sigv4.curl_flags()}" if self.auth == "AWS_IAM" else ""
+        return f"curl -sS{signed} {self.url} -H 'Content-Type: application/json'{group} -d '{EXAMPLE_BODY}'"
 
     def send(self, body: str, *, group: str | None = None) -> Answer:
-        """POST one message as a client would (the tests and `python -m local.soak` use it)."""
-        return post_json(self.url, body, {"X-Message-Group-Id": group} if group else {})
+        """POST one message as a client would, signed with the local caller's credentials when the API takes SigV4
+        (the tests and `python -m local.soak` use it)."""
+        headers = {"Content-Type": "application/json"} | ({"X-Message-Group-Id": group} if group else {})
+        data = body.encode("utf-8")
+        if self.auth == "AWS_IAM":
+            headers = sigv4.sign("POST", self.url, data, headers)
+        return post(self.url, data, headers)
 
     def frames(self) -> list[str]:
         """What a WebSocket client would have received: nothing, over HTTP every answer comes with its request."""

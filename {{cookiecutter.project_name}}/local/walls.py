@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from .policies import Authority, Call, Decision
+from .policies import API_ID, Authority, Call, Decision
 
 ROLE_KEY_PREFIX = "role-"  # access key id of a role's local credentials: role-<logical id>
 SECRET = "local"
@@ -34,6 +34,7 @@ REFUSALS = {
     "sqs": (400, "AccessDenied", "com.amazon.coral.service#AccessDeniedException"),
     "sns": (403, "AuthorizationError", None),
     "s3": (403, "AccessDenied", None),
+    "execute-api": (403, "AccessDeniedException", None),
 }
 KEY_REFUSALS = {  # the service could not use the customer key on the caller's behalf
     "sqs": (400, "KMS.AccessDeniedException", "com.amazonaws.sqs#KmsAccessDenied"),
@@ -106,6 +107,9 @@ class Walls:
             if service == "sqs":
                 headers["x-amzn-query-error"] = f"{code};Sender"
             body = json.dumps({"__type": json_type or code, "message": message})
+        elif service == "execute-api":  # the @connections API: REST-JSON, the code in a header
+            headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code}
+            body = json.dumps({"message": message})
         elif service == "s3":
             headers = {"Content-Type": "application/xml"}
             body = f"<Error><Code>{code}</Code><Message>{_xml(message)}</Message></Error>"
@@ -124,6 +128,9 @@ def operation(request: HttpRequest, service: str, region: str, account: str) -> 
         bucket, _, key = urllib.parse.unquote(request.path).lstrip("/").partition("/")
         actions = S3_OBJECT_ACTIONS if key else S3_BUCKET_ACTIONS
         return actions.get(request.method, request.method), f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else "")
+    if service == "execute-api":  # the @connections API: POST (reply), GET or DELETE /<stage>/@connections/<id>
+        stage, _, rest = urllib.parse.unquote(request.path).lstrip("/").partition("/")
+        return "ManageConnections", f"arn:aws:execute-api:{region}:{account}:{API_ID}/{stage}/{request.method}/{rest}"
     fields: dict[str, Any] = {}
     if "x-amz-target" in request.headers:
         name = request.headers["x-amz-target"].rsplit(".", 1)[-1]

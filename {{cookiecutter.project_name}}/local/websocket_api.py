@@ -27,11 +27,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from . import vtl
+from . import sigv4, vtl
 from .assembly import Assembly, role_id
 from .serving import EXAMPLE_BODY, JsonRequestHandler, LocalHttpServer, throttle_of
-from .sqs import HOST, Answer, LocalSqs, ensure_free
-from .walls import credentials_of
+from .sqs import ACCOUNT, HOST, REGION, Answer, LocalSqs, ensure_free
+from .walls import HttpRequest, Walls, credentials_of
+
+REPLY_GRANT = {"Worker": "websocket_api.py `connect_worker` (the worker's reply policy)"}
 
 VARIABLE = "LOCAL_API_PORT"
 TEMPLATE_KEY = "$default"
@@ -68,9 +70,9 @@ def sqs_integrations(assembly: Assembly) -> dict[str, Integration]:
 class Client:
     """A client connection that collects every frame it receives."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         self._open = ExitStack()  # websockets wants its connections used as context managers
-        self.connection = self._open.enter_context(connect(url))
+        self.connection = self._open.enter_context(connect(url, additional_headers=headers))
         self.received: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -102,6 +104,8 @@ class WebSocketApi:
         self.stage = stage["StageName"]
         self.throttle = throttle_of(stage["DefaultRouteSettings"])
         self.sqs, self.log = sqs, log
+        # The worker's replies are decided by its policies too (execute-api:ManageConnections).
+        self.walls = Walls(assembly.json, account=ACCOUNT, region=REGION, hints=REPLY_GRANT)
         self.connections: dict[str, ServerConnection] = {}
         self._clients: dict[str, Client] = {}
 
@@ -118,6 +122,12 @@ class WebSocketApi:
         return await serve(self._session, HOST, port, process_request=self._on_connect)
 
     def _on_connect(self, connection: ServerConnection, request: Any) -> Any:
+        if self.auth == "AWS_IAM":  # api_auth = iam: the handshake is signed (local/sigv4.py)
+            url = f"http://{request.headers.get('Host', HOST)}{request.path}"
+            headers = dict(request.headers.raw_items())
+            resource, granted = sigv4.method_arn(self.stage, "$connect"), sigv4.method_arn("*", "$connect")
+            if sigv4.check("GET", url, headers, b"", resource=resource, granted=granted):
+                return connection.respond(403, "Forbidden\n")
         if not self.throttle.take():  # $connect counts against the stage throttle too
             return connection.respond(429, "Too Many Requests\n")
         return None
@@ -180,6 +190,12 @@ class WebSocketApi:
                 prefix = f"/{api.stage}/@connections/"
                 if not self.path.startswith(prefix):
                     return self.answer(404, {"message": "Not Found"})
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                if refusal := api.walls.check(HttpRequest("POST", self.path, "", headers, data)):
+                    api.sqs.refusals.append(refusal.line)
+                    api.log(f"walls: {refusal.line}")
+                    headers = {k: v for k, v in refusal.headers.items() if k != "Content-Type"}  # answer() sets it
+                    return self.answer(refusal.status, refusal.body.decode("utf-8"), headers)
                 connection = api.connections.get(urllib.parse.unquote(self.path.removeprefix(prefix)))
                 if connection is None:
                     return self.answer(410, {"message": "Gone"}, {"x-amzn-ErrorType": "GoneException"})
@@ -203,7 +219,9 @@ class WebSocketApi:
         message group). WebSocket has no answer per frame: replies and error frames are in `frames()`."""
         key = group or ""
         if key not in self._clients:
-            self._clients[key] = Client(self.url)
+            http_url = self.url.replace("ws://", "http://")
+            signed = sigv4.sign("GET", http_url, b"", {}) if self.auth == "AWS_IAM" else None
+            self._clients[key] = Client(self.url, signed)
         self._clients[key].connection.send(body)
         return Answer(202, "")
 

@@ -125,6 +125,7 @@ class Expected:
         self.queue_name = f"{self.prefix}-queue{suffix}"
         self.dlq_name = f"{self.prefix}-dlq{suffix}"
         self.api_flavour = answers["api_flavour"]
+        self.api_auth = answers["api_auth"]
         self.api_name = f"{self.prefix}-{self.api_flavour}-api"
         self.worker_name = f"{self.prefix}-worker"
         self.result_topic, self.idempotency = answers["result_topic"], answers["idempotency"]

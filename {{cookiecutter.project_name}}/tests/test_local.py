@@ -18,13 +18,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from conftest import MANY_RETRIES, PROJECT
+from local import sigv4
 from local.assembly import Function
 from local.poller import ExecutionEnvironment, InvocationFailed
 from local.serving import TokenBucket
 from local.soak import Tally, good, poison, rejected, soak, unthrottled, wait_for
-from local.sqs import ACCOUNT
+from local.sqs import ACCOUNT, REGION, post
 
 SOAK_MESSAGES = 200
 SOAK_POISON_EVERY = 20  # 5 %
@@ -347,3 +353,55 @@ def test_an_invocation_longer_than_the_timeout_is_stopped_and_the_next_starts_co
         assert environment.invoke({"seconds": 0}) == "done"
     finally:
         environment.stop()
+
+
+# api_auth = iam: API Gateway checks the caller's SigV4 signature before anything else (local/sigv4.py).
+REST_REFUSALS = {
+    "unsigned": {"message": "Missing Authentication Token"},
+    "wrong secret": {"message": sigv4.REST_MESSAGES["bad signature"]},
+    "unknown key": {"message": "The security token included in the request is invalid."},
+}
+
+
+def signed_as(url: str, method: str, body: bytes, headers: dict[str, str], key: str, secret: str) -> dict[str, str]:
+    request = AWSRequest(method, url, data=body, headers=headers)
+    SigV4Auth(Credentials(key, secret), "execute-api", REGION).add_auth(request)
+    return dict(request.headers.items())
+
+
+CALLERS = {
+    "unsigned": None,
+    "wrong secret": (sigv4.CALLER["aws_access_key_id"], "not-the-secret"),
+    "unknown key": ("AKIAUNKNOWNCALLER0001", sigv4.CALLER["aws_secret_access_key"]),
+    "the local caller": tuple(sigv4.CALLER.values()),
+}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_the_api_lets_through_only_what_api_gateway_lets_through(pipeline, expected, caller):
+    """With api_auth = iam only the local caller's valid signature passes, refused in the API's own words (REST
+    names the problem, HTTP says Forbidden, a WebSocket handshake gets 403); with none, everyone passes."""
+    passes = expected.api_auth == "none" or caller == "the local caller"
+    credentials = CALLERS[caller]
+    body = good("signed").encode("utf-8")
+    if expected.api_flavour == "websocket":
+        url = pipeline.api.url
+        headers = signed_as(url.replace("ws://", "http://"), "GET", b"", {}, *credentials) if credentials else {}
+        if passes:
+            with connect(url, additional_headers=headers):
+                pass
+        else:
+            with pytest.raises(InvalidStatus, match="HTTP 403"):
+                connect(url, additional_headers=headers)
+        return
+    headers = {"Content-Type": "application/json", "X-Message-Group-Id": "signed"}
+    if credentials:
+        headers = signed_as(pipeline.api.url, "POST", body, headers, *credentials)
+    with unthrottled(pipeline.api):
+        answer = post(pipeline.api.url, body, headers)
+    if passes:
+        assert answer.status in (200, 202), answer.body
+    else:
+        assert answer.status == 403
+        refusal = REST_REFUSALS[caller] if expected.api_flavour == "rest" else {"message": "Forbidden"}
+        assert json.loads(answer.body) == refusal
