@@ -232,6 +232,14 @@ class Decision:
     principal_arn: str
 
 
+def _key_id(reference: Any, resources: dict[str, Any]) -> str | None:
+    """The logical id of the stack's own KMS key a Ref or Fn::GetAtt names, else None."""
+    if not isinstance(reference, dict):
+        return None
+    logical_id = reference.get("Ref") or (reference.get("Fn::GetAtt") or [None])[0]
+    return logical_id if resources.get(logical_id, {}).get("Type") == "AWS::KMS::Key" else None
+
+
 # Calls that make the service use the resource's KMS key on the caller's behalf, and the key actions each needs
 # (SQS and SNS developer guides, "Key management"). DynamoDB uses the grant it creates with the table instead.
 KEY_ACTIONS = {
@@ -288,7 +296,7 @@ class Authority:
             elif kind in attribute:
                 arn[logical_id] = self.reference(logical_id, attribute[kind])
                 key = properties.get("KmsMasterKeyId") or properties.get("SSESpecification", {}).get("KMSMasterKeyId")
-                if isinstance(key, dict):  # the stack's own key; an alias (alias/aws/sqs) is an AWS managed key
+                if _key_id(key, resources):  # the stack's own key; an alias (alias/aws/sns) is an AWS managed key
                     self.keys[arn[logical_id]] = value(key)
                 if kind == "AWS::DynamoDB::Table" and "ResourcePolicy" in properties:
                     self.policies[arn[logical_id]] = value(properties["ResourcePolicy"]["PolicyDocument"])["Statement"]

@@ -207,7 +207,8 @@ def test_with_its_throttle_empty_the_api_refuses_then_recovers(pipeline, scenari
 def test_the_results_topic_and_idempotency_work_locally_as_deployed(scenario, pipeline, expected):
     """The topic and the table live in the same moto server, and the worker reaches them through its routes (walls on):
     with result_topic = sns the valid message's result reaches the topic's local subscriber with its message id;
-    with idempotency = dynamodb a client's second send of a body is delivered again but not processed again."""
+    with idempotency = dynamodb a client's retry (the same idempotency key and body) is delivered again but not
+    processed again."""
     sqs = pipeline.sqs.client
     subscriber = pipeline.queue_urls.get(f"{expected.results_topic_name}-local")
     if expected.result_topic == "sns":
@@ -219,7 +220,7 @@ def test_the_results_topic_and_idempotency_work_locally_as_deployed(scenario, pi
         assert ids.count(valid.message_id) == 1
     else:
         assert subscriber is None
-    body = good("sent-twice")
+    body = json.dumps({"idempotency_key": str(uuid.uuid4()), "test": "sent-twice"})
     with unthrottled(pipeline.api):
         for sent in (1, 2):
             scenario.send(body, "twice")

@@ -109,3 +109,11 @@ def test_an_unknown_condition_operator_or_key_is_refused_loudly_never_ignored(co
 def test_an_element_it_does_not_know_is_refused_loudly():
     with pytest.raises(NotImplementedError, match="NotAction"):
         Authority(template([{"Effect": "Allow", "NotAction": "sqs:*", "Resource": "*"}]), account=ACCOUNT)
+
+
+def test_an_aws_managed_key_is_not_decided_as_the_stacks_own():
+    """alias/aws/sqs and alias/aws/sns serve every principal of the account through their service."""
+    stack = template([SEND])
+    managed = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":kms:", {"Ref": "AWS::Region"}, ":alias/aws/sqs"]]}
+    stack["Resources"]["Queue"]["Properties"]["KmsMasterKeyId"] = managed
+    assert decide(stack).allowed

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+from {{ cookiecutter.__package_name }}.rest_api import MessageSchemaError, message_schema
+
 from conftest import (
     AUTHORIZATION_TYPE,
     PROJECT,
@@ -92,6 +95,59 @@ def test_the_body_model_is_schemas_message_json_as_written(synthesized):
     assert model["RestApiId"] == ref(synthesized.only_id("AWS::ApiGateway::RestApi"))
     assert model["Schema"] == json.loads((PROJECT / "schemas" / "message.json").read_text())
     assert model["Schema"]["$schema"] == "http://json-schema.org/draft-04/schema#"  # what API Gateway models use
+
+
+DRAFT_4 = "http://json-schema.org/draft-04/schema#"
+# Schemas API Gateway would refuse as a model, or read otherwise than their author (draft 4 ignores the keywords of
+# later drafts): each must fail `make synth`, naming the file and where the problem is.
+NOT_DRAFT_4 = {
+    "numeric-exclusive-minimum": (
+        {"properties": {"amount": {"type": "number", "exclusiveMinimum": 0}}},
+        ["#/properties/amount/exclusiveMinimum: 0 is not of type 'boolean'", '"minimum": 0, "exclusiveMinimum": true'],
+    ),
+    "const": ({"properties": {"kind": {"const": "order"}}}, ['#/properties/kind/const: draft 4 has no "const"']),
+    "if-then-deep-inside": (
+        {"allOf": [{"items": {"if": {"type": "string"}, "then": {"minLength": 1}}}]},
+        ['#/allOf/0/items/if: draft 4 has no "if"', "#/allOf/0/items/then"],
+    ),
+    "defs": ({"$defs": {"id": {"type": "string"}}}, ['#/$defs: draft 4 spells it "definitions"']),
+    "draft-7-declared": (
+        {"$schema": "http://json-schema.org/draft-07/schema#"},
+        ["\"$schema\" is 'http://json-schema.org/draft-07/schema#'"],
+    ),
+    "not-a-schema": ({"type": "obj", "required": []}, ["#/required: []", "#/type: 'obj'"]),
+}
+
+
+@pytest.mark.parametrize(("schema", "named"), NOT_DRAFT_4.values(), ids=NOT_DRAFT_4.keys())
+def test_a_schema_api_gateway_would_refuse_fails_the_synth_naming_the_file_and_the_problem(tmp_path, schema, named):
+    path = tmp_path / "message.json"
+    path.write_text(json.dumps({"$schema": DRAFT_4, "type": "object"} | schema))
+    with pytest.raises(MessageSchemaError) as refused:
+        message_schema(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path} is not a JSON Schema draft 4 document")
+    for problem in named:
+        assert problem in message, message
+
+
+def test_a_message_schema_that_is_not_json_fails_the_synth_naming_the_file(tmp_path):
+    path = tmp_path / "message.json"
+    path.write_text('{"type": "object",}')
+    with pytest.raises(MessageSchemaError, match=f"^{re.escape(str(path))} is not JSON: "):
+        message_schema(path)
+
+
+def test_fields_named_like_later_draft_keywords_are_only_fields(tmp_path):
+    path = tmp_path / "message.json"
+    fields = {name: {"type": "string"} for name in ("const", "if", "$defs", "contains")}
+    schema = {"$schema": DRAFT_4, "type": "object", "properties": fields, "required": ["const"]}
+    path.write_text(json.dumps(schema))
+    assert message_schema(path) == schema
+
+
+def test_the_message_schema_is_draft_4_as_api_gateway_models_are():
+    assert message_schema() == json.loads((PROJECT / "schemas" / "message.json").read_text())
 
 
 def test_the_deployment_follows_the_model(synthesized):

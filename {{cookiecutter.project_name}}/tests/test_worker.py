@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import sys
 import uuid
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, queue_type: str, **environment
         monkeypatch.setenv(name, value)
     importlib.import_module("dead_letters").sqs_client.cache_clear()  # a client of the last test's moto
     importlib.import_module("results").sns_client.cache_clear()
+    if "idempotency" in sys.modules:  # it reads its settings (key field, expiry) from the environment at import
+        importlib.reload(sys.modules["idempotency"])
     return importlib.reload(importlib.import_module("handler"))
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import time
 
 import boto3
 import pytest
 
 from conftest import unique
-from test_worker import FakeContext, failed_ids, load_handler, record
+from test_worker import FakeContext, dead_letters, failed_ids, load_handler, record
 
 REGION = "eu-west-1"
 
@@ -80,20 +81,35 @@ def idempotent_handler(monkeypatch, dlq_url, idempotency_table, **environment):
     )
 
 
-def test_the_same_message_delivered_twice_is_processed_once(monkeypatch, dlq_url, idempotency_table, calls):
+def test_the_same_message_delivered_twice_is_processed_once_and_two_messages_twice(
+    monkeypatch, dlq_url, idempotency_table, calls
+):
+    """Without a client's key a message is one SQS delivery: a redelivery is a duplicate, another request with the
+    same body is not (two clients may well send the same order twice)."""
     handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
     body = '{"order": 42}'
-    first, redelivered, other_copy = record(body), record(body), record(body)
+    first, redelivered, second_request = record(body), record(body), record(body)
     redelivered["messageId"] = first["messageId"]  # SQS hands out the same message again
-    for event in ([first], [redelivered], [other_copy]):  # other_copy: a new SQS message id, the same body
+    for event in ([first], [redelivered], [second_request]):
         assert failed_ids(handler.lambda_handler({"Records": event}, FakeContext())) == []
-    assert calls == [{"order": 42}]
+    assert calls == [{"order": 42}, {"order": 42}]
 
 
-def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, dlq_url, idempotency_table, calls):
+def test_on_fifo_a_delivery_is_its_deduplication_id(monkeypatch, fifo_dlq_url, idempotency_table, calls):
+    handler = load_handler(monkeypatch, "fifo", DEAD_LETTER_QUEUE_URL=fifo_dlq_url, IDEMPOTENCY_TABLE=idempotency_table)
+    first, again = record('{"order": 1}', group="g"), record('{"order": 1}', group="g")
+    again["attributes"]["MessageDeduplicationId"] = first["attributes"]["MessageDeduplicationId"]
+    for event in ([first], [again]):
+        assert failed_ids(handler.lambda_handler({"Records": event}, FakeContext())) == []
+    assert calls == [{"order": 1}]
+
+
+def test_a_clients_retry_with_the_same_key_and_body_gets_the_earlier_result(
+    monkeypatch, dlq_url, idempotency_table, calls
+):
     handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
-    first, retry = record('{"idempotency_key": "k-1", "n": 1}'), record('{"idempotency_key": "k-1", "n": 2, "x": 0}')
-    other = record('{"idempotency_key": "k-2", "n": 1}')
+    body = '{"idempotency_key": "k-1", "n": 1}'
+    first, retry, other = record(body), record(body), record('{"idempotency_key": "k-2", "n": 1}')
     handler.lambda_handler({"Records": [first, other]}, FakeContext())
     stream = io.StringIO()  # the worker's log of the retry (Lambda sends the logger's stdout to CloudWatch)
     monkeypatch.setattr(handler.logger.registered_handler, "stream", stream)
@@ -103,6 +119,46 @@ def test_a_clients_retry_with_the_same_key_gets_the_earlier_result(monkeypatch, 
     [processed] = [line for line in lines if line["message"] == "Message processed"]
     assert processed["result"] == {"status": "processed", "fields": ["idempotency_key", "n"]}  # the first one's
     assert any(line["message"] == "Duplicate message: the stored result is reused" for line in lines)
+
+
+def test_a_key_reused_with_another_body_is_rejected_with_the_reason(monkeypatch, dlq_url, idempotency_table, calls):
+    """Not a retry but a client's mistake: it must not silently get the other request's result."""
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
+    first, reused = record('{"idempotency_key": "k-9", "n": 1}'), record('{"idempotency_key": "k-9", "n": 2}')
+    for event in ([first], [reused]):
+        assert failed_ids(handler.lambda_handler({"Records": event}, FakeContext())) == []
+    assert calls == [{"idempotency_key": "k-9", "n": 1}]
+    [dead] = dead_letters(dlq_url)
+    assert dead["Body"] == reused["body"]
+    reason = dead["MessageAttributes"]["DeadLetterReason"]["StringValue"]
+    assert (
+        reason
+        == "RejectedMessage: idempotency_key 'k-9' was used before with another body; a retry must send the same body"
+    )
+
+
+def test_a_duplicate_does_not_publish_its_result_again(monkeypatch, dlq_url, idempotency_table, results_topic):
+    topic, subscriber = results_topic
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table, RESULT_TOPIC_ARN=topic)
+    first = record('{"order": 5}')
+    redelivered = first | {"receiptHandle": "another"}
+    for event in ([first], [redelivered]):
+        assert failed_ids(handler.lambda_handler({"Records": event}, FakeContext())) == []
+    assert [n["MessageAttributes"]["messageId"]["Value"] for n in published(subscriber)] == [first["messageId"]]
+
+
+def test_the_key_field_and_expiry_settings_are_honoured(monkeypatch, dlq_url, idempotency_table, calls):
+    """IDEMPOTENCY_KEY_FIELD and IDEMPOTENCY_EXPIRY_SECONDS, as the stack sets them from settings."""
+    handler = idempotent_handler(
+        monkeypatch, dlq_url, idempotency_table, IDEMPOTENCY_KEY_FIELD="request", IDEMPOTENCY_EXPIRY_SECONDS="7200"
+    )
+    body = '{"request": "r-1", "idempotency_key": "ignored"}'
+    before = time.time()
+    for event in ([record(body)], [record(body)]):  # two SQS messages, one client request
+        assert failed_ids(handler.lambda_handler({"Records": event}, FakeContext())) == []
+    assert len(calls) == 1
+    [item] = boto3.client("dynamodb", region_name=REGION).scan(TableName=idempotency_table)["Items"]
+    assert int(before) + 7200 <= int(item["expiration"]["N"]) <= time.time() + 7200
 
 
 def test_a_failure_is_not_remembered_as_done(monkeypatch, dlq_url, idempotency_table, calls):

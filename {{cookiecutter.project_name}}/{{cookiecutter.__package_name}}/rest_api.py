@@ -3,15 +3,18 @@
 API Gateway calls SQS `SendMessage` itself (an AWS service integration, no Lambda in the request path): the VTL
 templates in `mapping/` turn the request into a form-encoded SQS query and SQS's answer into `{"messageId": ...}`.
 Before that, the gateway checks the body against `schemas/message.json` and refuses a body that does not match it
-(or is not JSON) with 400, naming the problem: such a request never reaches the queue.
+(or is not JSON) with 400, naming the problem: such a request never reaches the queue. API Gateway models are JSON
+Schema draft 4 only, so the synth refuses a schema API Gateway would refuse or read otherwise than its author.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
@@ -48,6 +51,33 @@ SQS_SERVER_ERROR = r"5\d{2}"
 
 # The message schema the user edits (draft 4, the version API Gateway models use), read at synth time.
 MESSAGE_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "message.json"
+DRAFT_4 = "http://json-schema.org/draft-04/schema#"
+# Keywords of later drafts that change what a schema admits. A draft 4 validator (API Gateway's, the worker's)
+# ignores a keyword it does not know, so a schema using one would admit what its author meant to refuse.
+LATER_DRAFT_KEYWORDS = {
+    "const": 'draft 4 has no "const": write "enum": [value]',
+    "contains": 'draft 4 has no "contains"',
+    "propertyNames": 'draft 4 has no "propertyNames"',
+    "if": 'draft 4 has no "if"/"then"/"else": combine "anyOf", "allOf" and "not"',
+    "then": 'draft 4 has no "if"/"then"/"else": combine "anyOf", "allOf" and "not"',
+    "else": 'draft 4 has no "if"/"then"/"else": combine "anyOf", "allOf" and "not"',
+    "dependentRequired": 'draft 4 spells it "dependencies"',
+    "dependentSchemas": 'draft 4 spells it "dependencies"',
+    "prefixItems": 'draft 4 spells it "items": [...]',
+    "unevaluatedProperties": 'draft 4 has no "unevaluatedProperties": use "additionalProperties"',
+    "unevaluatedItems": 'draft 4 has no "unevaluatedItems": use "additionalItems"',
+    "minContains": 'draft 4 has no "minContains"',
+    "maxContains": 'draft 4 has no "maxContains"',
+    "$defs": 'draft 4 spells it "definitions"',
+    "$id": 'draft 4 spells it "id"',
+    "$anchor": 'draft 4 has no "$anchor"',
+    "$dynamicRef": 'draft 4 has no "$dynamicRef"',
+    "$recursiveRef": 'draft 4 has no "$recursiveRef"',
+}
+# Where draft 4 keeps subschemas: one schema, a list of them, or a map of names to them.
+ONE_SUBSCHEMA = ("additionalItems", "additionalProperties", "items", "not")
+LIST_OF_SUBSCHEMAS = ("allOf", "anyOf", "oneOf", "items")
+MAP_OF_SUBSCHEMAS = ("definitions", "dependencies", "patternProperties", "properties")
 # The body of API Gateway's 400 for a body the model refuses (BAD_REQUEST_BODY). Not VTL: API Gateway only
 # substitutes the $context variables. messageString is "Invalid request body", quoted; validationErrorString lists
 # the problems, e.g. [object has missing required properties (["id"])], escaped by API Gateway inside the quotes.
@@ -57,10 +87,68 @@ BAD_REQUEST_BODY = (
 )
 
 
-def message_schema() -> dict[str, Any]:
+class MessageSchemaError(ValueError):
+    """schemas/message.json is not a schema API Gateway takes as its author meant it; the message says why."""
+
+
+def message_schema(path: Path = MESSAGE_SCHEMA) -> dict[str, Any]:
     """schemas/message.json as written, `$schema`, descriptions and all (apigw.JsonSchema takes no raw document,
-    hence the L1 CfnModel). API Gateway also refuses a body that is not JSON at all."""
-    return json.loads(MESSAGE_SCHEMA.read_text(encoding="utf-8"))
+    hence the L1 CfnModel). API Gateway also refuses a body that is not JSON at all. Checked here, at synth, rather
+    than by CloudFormation halfway through a deploy: MessageSchemaError naming the file and each problem."""
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise MessageSchemaError(f"{path} is not JSON: {error}") from None
+    problems = draft_4_problems(schema)
+    if problems:
+        raise MessageSchemaError(
+            f"{path} is not a JSON Schema draft 4 document, the only draft API Gateway models take:\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+        )
+    return schema
+
+
+def draft_4_problems(schema: Any) -> list[str]:
+    """Why API Gateway would refuse `schema` as a model, or read it otherwise than its author: a `$schema` other than
+    draft 4, what the draft 4 meta-schema refuses (e.g. a numeric `exclusiveMinimum`: a boolean in draft 4), and the
+    keywords of later drafts. Each problem says where it is, as a JSON pointer."""
+    problems = []
+    declared = schema.get("$schema") if isinstance(schema, dict) else None
+    if declared is not None and str(declared).rstrip("#") != DRAFT_4.rstrip("#"):
+        problems.append(f'"$schema" is {declared!r}: API Gateway models are draft 4 ("$schema": "{DRAFT_4}")')
+    meta_schema = jsonschema.Draft4Validator(jsonschema.Draft4Validator.META_SCHEMA)
+    for error in sorted(meta_schema.iter_errors(schema), key=lambda e: [str(part) for part in e.absolute_path]):
+        keyword = error.absolute_path[-1] if error.absolute_path else None
+        hint = ""
+        if keyword in ("exclusiveMinimum", "exclusiveMaximum") and error.validator == "type":
+            bound = "minimum" if keyword == "exclusiveMinimum" else "maximum"
+            hint = f' (a boolean in draft 4: write "{bound}": {error.instance}, "{keyword}": true)'
+        problems.append(f"{_pointer(error.absolute_path)}: {error.message}{hint}")
+    for where, subschema in _subschemas(schema, ()):
+        for keyword in sorted(LATER_DRAFT_KEYWORDS.keys() & subschema.keys()):
+            problems.append(f"{_pointer((*where, keyword))}: {LATER_DRAFT_KEYWORDS[keyword]}")
+    return problems
+
+
+def _subschemas(schema: Any, where: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """(where, schema) for `schema` and every schema inside it, as draft 4 nests them."""
+    if not isinstance(schema, dict):
+        return
+    yield where, schema
+    for keyword in ONE_SUBSCHEMA:
+        yield from _subschemas(schema.get(keyword), (*where, keyword))
+    for keyword in LIST_OF_SUBSCHEMAS:
+        if isinstance(schema.get(keyword), list):
+            for index, item in enumerate(schema[keyword]):
+                yield from _subschemas(item, (*where, keyword, index))
+    for keyword in MAP_OF_SUBSCHEMAS:
+        if isinstance(schema.get(keyword), dict):
+            for name, item in schema[keyword].items():
+                yield from _subschemas(item, (*where, keyword, name))
+
+
+def _pointer(path: Any) -> str:
+    return "#" + "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
 class RestIngestApi(Construct):
