@@ -113,3 +113,12 @@ def test_queues_and_key_outlive_destroy_only_on_prod_like_stages(synthesized, ex
     stateful = {**synthesized.resources("AWS::SQS::Queue"), **synthesized.resources("AWS::KMS::Key")}
     wanted = "Retain" if expected.prod_like else "Delete"
     assert {resource["DeletionPolicy"] for resource in stateful.values()} == {wanted}
+
+
+def test_both_queues_take_sqs_largest_message(synthesized, expected):
+    """Set, not left to the default, so that the API's documented body limit, the queues' and the worker's checks
+    (worker/limits.py) are one number: 1 MiB, body and attributes (SQS's maximum since 2025)."""
+    for name in (expected.queue_name, expected.dlq_name):
+        assert (
+            synthesized.json["Resources"][synthesized.queue_id(name)]["Properties"]["MaximumMessageSize"] == 1_048_576
+        )

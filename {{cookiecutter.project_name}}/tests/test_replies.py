@@ -151,6 +151,19 @@ def test_a_rejected_message_gets_no_reply_and_goes_to_the_dlq(replies, connectio
     assert dead["Body"] == "[1, 2]" and dead["MessageAttributes"]["connectionId"]["StringValue"] == "c-1="
 
 
+def test_a_reply_too_big_for_the_connection_is_rejected_without_posting(replies, connections, dlq_url, monkeypatch):
+    """API Gateway posts at most 128 KB to a connection: a bigger reply would fail on every retry."""
+    logic = importlib.import_module("logic")
+    monkeypatch.setattr(logic, "process", lambda message: {"report": "x" * 131_072})
+    # No response is stubbed: a post_to_connection call would fail the record.
+    response = replies.lambda_handler({"Records": [from_websocket('{"n": 1}', "c-1=")]}, FakeContext())
+    assert failed_ids(response) == []
+    [dead] = dead_letters(dlq_url)
+    reason = dead["MessageAttributes"]["DeadLetterReason"]["StringValue"]
+    size = len(json.dumps({"report": "x" * 131_072}))
+    assert reason == f"RejectedMessage: the reply is {size:,} bytes; at most 131,072 fit"
+
+
 def test_with_the_fifo_processor_a_failed_reply_holds_back_its_group_only(fifo_replies):
     a1, a2 = from_websocket('{"n": 1}', "c-a=", group="a"), from_websocket('{"n": 2}', "c-a=", group="a")
     b1 = from_websocket('{"n": 1}', "c-b=", group="b")
@@ -169,14 +182,16 @@ def test_with_the_fifo_processor_a_failed_reply_holds_back_its_group_only(fifo_r
 
 
 def test_a_duplicate_is_answered_with_the_first_result(monkeypatch, dlq_url, idempotency_table):
-    """idempotency = dynamodb: a client's retry (same key) is not processed again; it gets the stored result."""
+    """idempotency = dynamodb: a client's retry (same key, same body) is not processed again; on its new connection
+    it gets the stored result."""
     monkeypatch.setenv("IDEMPOTENCY_TABLE", idempotency_table)
     replies = load_replies(monkeypatch, "standard", dlq_url)
-    sent = []
+    sent, runs = [], []
     monkeypatch.setattr(replies, "send", lambda connection_id, payload: sent.append((connection_id, payload)))
+    logic = importlib.import_module("logic")
+    monkeypatch.setattr(logic, "process", lambda message: runs.append(message) or {"run": len(runs)})
     first = from_websocket('{"idempotency_key": "k-1", "n": 1}', "c-1=")
-    retry = from_websocket('{"idempotency_key": "k-1", "n": 2, "extra": true}', "c-2=")  # its own result would differ
+    retry = from_websocket('{"idempotency_key": "k-1", "n": 1}', "c-2=")  # reconnected: another connection
     for message in (first, retry):
         assert failed_ids(replies.lambda_handler({"Records": [message]}, FakeContext())) == []
-    stored = {"status": "processed", "fields": ["idempotency_key", "n"]}
-    assert sent == [("c-1=", stored), ("c-2=", stored)]
+    assert sent == [("c-1=", {"run": 1}), ("c-2=", {"run": 1})] and len(runs) == 1

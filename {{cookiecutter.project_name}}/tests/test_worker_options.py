@@ -199,3 +199,21 @@ def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_ur
     context = FakeContext()
     handler.lambda_handler({"Records": [record('{"order": 1}')]}, context)
     assert handler.idempotency.config.lambda_context is context
+
+
+def test_a_result_too_big_to_publish_is_rejected_before_anything_is_sent(monkeypatch, dlq_url, results_topic, calls):
+    """SNS takes 256 KB: a bigger result would fail its publish on every retry, and run the logic each time."""
+    topic, subscriber = results_topic
+    handler = load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=topic)
+    logic = importlib.import_module("logic")
+    result = {"report": "x" * 262_144}
+    monkeypatch.setattr(logic, "process", lambda message: calls.append(message) or result)
+    big = record('{"big": true}')
+    assert failed_ids(handler.lambda_handler({"Records": [big]}, FakeContext())) == []
+    assert len(calls) == 1  # ran once: not retried
+    assert published(subscriber) == []
+    # SNS counts the message and each attribute's name, type and value (messageId: the 36-character message id).
+    size = len(json.dumps(result)) + len("messageId") + len("String") + len(big["messageId"])
+    [dead] = dead_letters(dlq_url)
+    reason = dead["MessageAttributes"]["DeadLetterReason"]["StringValue"]
+    assert reason == f"RejectedMessage: the result to publish is {size:,} bytes; at most 262,144 fit"

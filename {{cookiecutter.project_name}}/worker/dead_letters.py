@@ -14,10 +14,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 import clients
+import limits
 
 URL_VARIABLE = "DEAD_LETTER_QUEUE_URL"
 REASON_ATTRIBUTE = "DeadLetterReason"  # why the worker rejected it, beside the message's own attributes
-MAX_REASON = 1000
+MAX_REASON = 1000  # bytes
+MAX_ATTRIBUTES = 10  # SQS's most message attributes per message
 
 
 @cache
@@ -38,10 +40,20 @@ def _attributes(record: SQSRecord) -> dict[str, dict[str, Any]]:
     return copied
 
 
+def with_reason(body: str, attributes: dict[str, dict[str, Any]], reason: str) -> dict[str, dict[str, Any]]:
+    """The attributes and the reason, cut to what the queue still takes: the copy of a message already at the
+    queue's maximum size, or with SQS's 10 attributes, must still fit (else it would fail on every retry)."""
+    if len(attributes) >= MAX_ATTRIBUTES:
+        return attributes
+    room = limits.QUEUE_MAX_BYTES - limits.message_bytes(body, attributes) - len(REASON_ATTRIBUTE) - len("String")
+    text = reason.encode("utf-8")[: min(room, MAX_REASON)].decode("utf-8", errors="ignore")
+    return attributes | ({REASON_ATTRIBUTE: {"DataType": "String", "StringValue": text}} if text else {})
+
+
 def send(record: SQSRecord, reason: str) -> str:
     """Put the record's body and attributes, and the reason, on the dead-letter queue; the new message's id."""
     url = os.environ[URL_VARIABLE]
-    attributes = _attributes(record) | {REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:MAX_REASON]}}
+    attributes = with_reason(record.body, _attributes(record), reason)
     entry: dict[str, Any] = {"QueueUrl": url, "MessageBody": record.body, "MessageAttributes": attributes}
     if url.endswith(".fifo"):  # the message's own group; a rerun of the same record is deduplicated
         entry["MessageGroupId"] = record.attributes.message_group_id

@@ -49,14 +49,23 @@ processor = (
 # Called with (record, result) on every delivery of a message, after it was processed (or found processed already),
 # inside the record's own success or failure.
 RESULT_HOOKS: list[Callable[[SQSRecord, Any], None]] = []
+# Called with (record, result) once the logic has run, before any side effect: each raises logic.RejectedMessage
+# for a result that can never be sent where it goes (too big for the topic or the client, limits.py).
+RESULT_CHECKS: list[Callable[[SQSRecord, Any], None]] = []
 
 
 def process(record: SQSRecord, message: Any) -> Any:
     """What happens once per message: the logic, and the publish of its result when the stack made a topic."""
     result = logic.process(message)
+    for check in RESULT_CHECKS:
+        check(record, result)
     if results.enabled():
         results.publish(record, result)
     return result
+
+
+if results.enabled():
+    RESULT_CHECKS.append(results.check_size)
 
 
 # settings.idempotency = dynamodb: the stack names a table. Powertools idempotency loads boto3, so it is imported

@@ -18,6 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 import clients
 import handler
+import limits
+import logic
 
 ENDPOINT_VARIABLE = "CONNECTIONS_ENDPOINT"
 
@@ -53,5 +55,13 @@ def reply_to_sender(record: SQSRecord, result: Any) -> None:
         send(sender.string_value, result)
 
 
+def check_size(record: SQSRecord, result: Any) -> None:
+    """A reply larger than API Gateway posts to a connection can never be sent: a reject, before any side effect."""
+    size = len(json.dumps(result, ensure_ascii=False).encode("utf-8"))
+    if reason := limits.too_big("the reply", size, limits.REPLY_MAX_BYTES):
+        raise logic.RejectedMessage(reason)
+
+
+handler.RESULT_CHECKS.append(check_size)
 handler.RESULT_HOOKS.append(reply_to_sender)
 lambda_handler = handler.lambda_handler

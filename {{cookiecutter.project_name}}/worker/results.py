@@ -15,6 +15,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 import clients
+import limits
+import logic
 
 TOPIC_VARIABLE = "RESULT_TOPIC_ARN"
 
@@ -31,13 +33,23 @@ def sns_client() -> Any:
     return clients.client("sns")
 
 
+def _notice(record: SQSRecord, result: Any) -> tuple[str, dict[str, dict[str, str]]]:
+    """The message and attributes published for a result."""
+    attributes = {"messageId": {"DataType": "String", "StringValue": record.message_id}}
+    return json.dumps(result, ensure_ascii=False), attributes
+
+
+def check_size(record: SQSRecord, result: Any) -> None:
+    """A result larger than SNS takes can never be published: a reject, before anything is sent."""
+    size = limits.message_bytes(*_notice(record, result))
+    if reason := limits.too_big("the result to publish", size, limits.SNS_MAX_BYTES):
+        raise logic.RejectedMessage(reason)
+
+
 def publish(record: SQSRecord, result: Any) -> None:
+    message, attributes = _notice(record, result)
     try:
-        sns_client().publish(
-            TopicArn=os.environ[TOPIC_VARIABLE],
-            Message=json.dumps(result, ensure_ascii=False),
-            MessageAttributes={"messageId": {"DataType": "String", "StringValue": record.message_id}},
-        )
+        sns_client().publish(TopicArn=os.environ[TOPIC_VARIABLE], Message=message, MessageAttributes=attributes)
     except Exception:
         metrics.add_metric(name="ResultsPublishFailed", unit=MetricUnit.Count, value=1)  # alarm results-publish-failed
         raise

@@ -34,6 +34,7 @@ class QueueWithDeadLetter(Construct):
             deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP if settings.fifo else None,
             fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID if settings.fifo else None,
             removal_policy=settings.removal_policy,
+            max_message_size_bytes=settings.max_message_bytes,
         )
 
         self.dead_letter_queue = sqs.Queue(

@@ -27,6 +27,7 @@ WORKER_RUNTIME = "python3.14"
 PROD_LIKE_STAGES = frozenset({"prod", "production", "live"})
 
 SQS_MAX_RETENTION_DAYS = 14
+SQS_MAX_MESSAGE_BYTES = 1_048_576  # SQS's largest message (1 MiB, body and attributes), also its default since 2025
 DAY_SECONDS = 24 * 60 * 60
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda guidance: visibility timeout >= 6 x function timeout + batching window
 # The worker's AWS clients (worker/clients.py): botocore's standard retry mode with the first attempt and one retry;
@@ -192,6 +193,12 @@ class Settings:
         connect = round(min(SDK_MAX_CONNECT_SECONDS, max(SDK_MIN_TIMEOUT_SECONDS, attempt / 4)), 1)
         read = round(min(SDK_MAX_READ_SECONDS, max(SDK_MIN_TIMEOUT_SECONDS, attempt - connect)), 1)
         return connect, read
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Both queues' MaximumMessageSize: SQS's largest, set explicitly so that the API's documented body limit,
+        the queues' and the worker's checks (worker/limits.py) are one number."""
+        return SQS_MAX_MESSAGE_BYTES
 
     @property
     def dlq_retention_days(self) -> int:

@@ -123,6 +123,7 @@ class Worker(Construct):
                 "SDK_READ_TIMEOUT_SECONDS": str(settings.sdk_timeouts[1]),
                 "SDK_MAX_ATTEMPTS": str(SDK_ATTEMPTS),
                 "DEAD_LETTER_QUEUE_URL": queues.dead_letter_queue.queue_url,
+                "MAX_MESSAGE_BYTES": str(settings.max_message_bytes),  # worker/limits.py
                 **settings.worker_environment,
             },
             vpc=network.vpc if network else None,
