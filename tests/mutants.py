@@ -292,8 +292,8 @@ MUTANTS = [
     Mutant(
         "results published without their message id",
         f"{PROJECT}/worker/results.py",
-        'MessageAttributes={"messageId":',
-        'MessageAttributes={"message_id":',
+        'attributes = {"messageId":',
+        'attributes = {"message_id":',
         http_standard,
     ),
     Mutant(
@@ -326,11 +326,11 @@ MUTANTS = [
         vpc_without_nat,
     ),
     Mutant(
-        "results topic's key not granted to the worker",
-        f"{PKG}/fanout.py",
-        'key.grant(publisher.role, "kms:GenerateDataKey", "kms:Decrypt")',
-        "pass",
-        lambda answers: results_topic(answers) and customer_key(answers),
+        "the queues' key not granted for the worker's sends (rejects cannot reach the DLQ)",
+        f"{PKG}/worker.py",
+        "        queues.grant_key_for_send(self.role)\n",
+        "",
+        lambda answers: customer_key(answers) and not results_topic(answers),  # the topic's grant covers the key too
     ),
     Mutant(
         "worker's AWS clients keep botocore's 60 s connect timeout",

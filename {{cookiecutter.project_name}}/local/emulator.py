@@ -217,6 +217,7 @@ class Emulator:
                 self.function,
                 environment,
                 concurrency=self.concurrency,
+                visibility_timeout=options.visibility_timeout,
                 keep_deliveries=options.keep_deliveries,
                 stdout=self.worker_output,
                 log=self.log,

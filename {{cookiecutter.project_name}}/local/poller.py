@@ -10,6 +10,11 @@ What Lambda does with an SQS event source, as documented, and what this does too
 - an invocation that raises, or runs past the function's timeout (the environment is then killed), deletes nothing;
 - SQS itself returns what was not deleted after the visibility timeout, and moves a message to the dead-letter
   queue once it has been received `maxReceiveCount` times.
+Deployed, the visibility timeout is at least 6 x the function's timeout, so a message is never handed out again
+while an invocation may still hold it. Locally it is a few seconds (LOCAL_VISIBILITY_TIMEOUT), so the pollers keep
+what they receive hidden for as long as its invocation may run (the batching window, the function's timeout), and
+give the records that failed back their local visibility timeout once the invocation is over: only a failed or
+timed-out message comes back, and then soon.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ WORKER = PROJECT / "worker"  # the function's code, /var/task in Lambda
 LONG_POLL_SECONDS = 1  # short enough to stop promptly; SQS allows up to 20
 FIFO_POLL_SECONDS = 0.05  # between empty receives on a FIFO queue (which does not long-poll here)
 RECEIVE_MAX = 10  # SQS returns at most 10 messages per ReceiveMessage
+HOLD_SLACK_SECONDS = 5  # beyond the window and the timeout: starting an environment, a loaded machine
 
 
 @dataclass(frozen=True)
@@ -185,12 +191,17 @@ class Poller:
         environment: dict[str, str],
         *,
         concurrency: int,
+        visibility_timeout: int,
         keep_deliveries: bool = False,
         stdout: IO[str] | None = None,
         log: Callable[[str], None] = print,
+        code: Path = WORKER,
     ) -> None:
         self.sqs, self.queue_url, self.queue_arn, self.source = sqs, queue_url, queue_arn, source
-        self.environments = [ExecutionEnvironment(function, environment, stdout) for _ in range(concurrency)]
+        self.visibility_timeout = visibility_timeout  # what a failed record gets back, locally
+        # How long a received message stays hidden: as long as its invocation may still run.
+        self.hold_seconds = source.batching_window_seconds + function.timeout_seconds + HOLD_SLACK_SECONDS
+        self.environments = [ExecutionEnvironment(function, environment, stdout, code) for _ in range(concurrency)]
         self.log = log
         self.fifo = queue_url.endswith(".fifo")
         self.stats: Counter[str] = Counter()
@@ -269,6 +280,7 @@ class Poller:
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=min(RECEIVE_MAX, self.source.batch_size - len(batch)),
                     WaitTimeSeconds=wait,
+                    VisibilityTimeout=self.hold_seconds,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
@@ -290,6 +302,7 @@ class Poller:
         except InvocationFailed as error:
             self._count(failed_invocations=1, returned=len(records))
             self.log(f"invocation failed, all {len(records)} record(s) return to the queue: {error}")
+            self._give_back(batch)
             return self._record(batch, set(), started)
         failed: set[str] | None = set()
         if self.source.report_batch_item_failures:
@@ -297,6 +310,7 @@ class Poller:
         if failed is None:
             self._count(failed_invocations=1, returned=len(records))
             self.log(f"invalid batchItemFailures, all {len(records)} record(s) return to the queue: {response}")
+            self._give_back(batch)
             return self._record(batch, set(), started)
         done = [message for message in batch if message["MessageId"] not in failed]
         for start in range(0, len(done), RECEIVE_MAX):
@@ -305,5 +319,15 @@ class Poller:
                 for n, message in enumerate(done[start : start + RECEIVE_MAX])
             ]
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        self._give_back([message for message in batch if message["MessageId"] in failed])
         self._count(deleted=len(done), returned=len(failed))
         self._record(batch, {message["MessageId"] for message in done}, started)
+
+    def _give_back(self, messages: list[dict[str, Any]]) -> None:
+        """The failed records' local visibility timeout, counted from now (they were held for the invocation)."""
+        for start in range(0, len(messages), RECEIVE_MAX):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.visibility_timeout}
+                for n, m in enumerate(messages[start : start + RECEIVE_MAX])
+            ]
+            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)

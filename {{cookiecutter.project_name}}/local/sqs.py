@@ -40,7 +40,9 @@ CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  
 JSON = "application/json"
 
 # SQS's rules (SendMessage reference): a group or deduplication id is 1-128 alphanumeric or punctuation characters;
-# a body holds only these Unicode characters.
+# a body holds only these Unicode characters, and SQS refuses one with any other (InvalidMessageContents). The
+# reference said from mid-2024 to September 2025 that SQS replaced such characters with U+FFFD instead; its editions
+# since (and the SDKs generated from them, e.g. botocore 1.44) say it refuses them again.
 ID_PATTERN = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
 BODY_PATTERN = re.compile("[\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 

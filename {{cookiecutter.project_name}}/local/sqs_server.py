@@ -81,8 +81,10 @@ def _add_message(queue: Queue, message: Message) -> None:
     _serial.notify_all()  # a long poll waiting may take it
 
 
-def _change_message_visibility(backend: SQSBackend, queue_name: str, receipt_handle: str, timeout: int) -> None:
-    _moto_change_message_visibility(backend, queue_name, receipt_handle, timeout)
+def _change_message_visibility(
+    backend: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int
+) -> None:
+    _moto_change_message_visibility(backend, queue_name, receipt_handle, visibility_timeout)
     _serial.notify_all()  # visible again at once, with a timeout of 0
 
 

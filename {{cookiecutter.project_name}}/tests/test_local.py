@@ -26,8 +26,8 @@ from websockets.sync.client import connect
 
 from conftest import MANY_RETRIES, PROJECT
 from local import sigv4
-from local.assembly import Function
-from local.poller import ExecutionEnvironment, InvocationFailed
+from local.assembly import EventSource, Function
+from local.poller import ExecutionEnvironment, InvocationFailed, Poller
 from local.serving import TokenBucket
 from local.soak import Tally, good, poison, rejected, soak, unthrottled, wait_for
 from local.sqs import ACCOUNT, REGION, post
@@ -318,6 +318,8 @@ def test_a_call_of_the_logic_without_a_grant_fails_as_in_aws_and_says_where_the_
         "message": f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{role} is not authorized to perform: "
         f"s3:GetObject on resource: {resource} because no identity-based policy allows the s3:GetObject action",
     }
+    # The server prints the line before it answers; the emulator reads it from the server's stderr as it comes.
+    wait_for(lambda: any(resource in line for line in pipeline.sqs.refusals), 10, "the refusal's line")
     [line] = [line for line in pipeline.sqs.refusals if resource in line]
     assert line.startswith(f"IAM refused s3:GetObject on {resource} to role {role} ")
     assert "settings.py `worker_permissions`" in line
@@ -406,3 +408,47 @@ def test_the_api_lets_through_only_what_api_gateway_lets_through(pipeline, expec
         assert answer.status == 403
         refusal = REST_REFUSALS[caller] if expected.api_flavour == "rest" else {"message": "Forbidden"}
         assert json.loads(answer.body) == refusal
+
+
+SLOW_BATCH = """
+import json
+import time
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        time.sleep(json.loads(record["body"])["seconds"])
+    return {"batchItemFailures": []}
+"""
+
+
+def test_a_message_is_not_handed_out_again_while_its_invocation_runs(pipeline, tmp_path):
+    """Deployed, the visibility timeout is at least 6 x the function's timeout; locally it is a second or two, so
+    the pollers hold a message for as long as its invocation may run: an invocation longer than the local
+    visibility timeout sees no second delivery of its message."""
+    (tmp_path / "slow.py").write_text(SLOW_BATCH)
+    sqs = pipeline.sqs.client
+    name = f"hold-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    function = Function("slow", "slow.handler", timeout_seconds=30, memory_mb=128, environment={})
+    source = EventSource(
+        name, batch_size=1, batching_window_seconds=0, max_concurrency=2, report_batch_item_failures=True
+    )
+    poller = Poller(
+        sqs,
+        url,
+        pipeline.sqs.arn(name),
+        source,
+        function,
+        dict(os.environ),
+        concurrency=2,
+        visibility_timeout=1,
+        keep_deliveries=True,
+        code=tmp_path,
+    ).start()
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"seconds": 3}))  # three visibility timeouts long
+        wait_for(lambda: any(d.deleted for d in poller.deliveries), 60, "the slow message processed")
+    finally:
+        poller.stop()
+    assert [d.receive_count for d in poller.deliveries] == [1]

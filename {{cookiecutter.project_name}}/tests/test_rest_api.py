@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from {{ cookiecutter.__package_name }}.rest_api import MessageSchemaError, message_schema
 
 from conftest import (
@@ -116,6 +117,10 @@ NOT_DRAFT_4 = {
         ["\"$schema\" is 'http://json-schema.org/draft-07/schema#'"],
     ),
     "not-a-schema": ({"type": "obj", "required": []}, ["#/required: []", "#/type: 'obj'"]),
+    "java-only-pattern": (  # API Gateway (Java) reads \p{L}; the worker (Python's re) cannot compile it
+        {"properties": {"name": {"type": "string", "pattern": "^\\p{L}+$"}}, "patternProperties": {"\\p{Lu}": {}}},
+        ["#/properties/name/pattern: Python's `re` (the worker's) cannot read it", "#/patternProperties/\\p{Lu}: "],
+    ),
 }
 
 

@@ -11,8 +11,11 @@ import uuid
 from dataclasses import dataclass
 
 import boto3
+import jsonschema
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+import schema
 
 FAILING = '{"fail": true}'  # the sample logic fails on it every time, as a bug would (worker/logic.py)
 
@@ -120,6 +123,46 @@ def test_a_message_that_can_never_succeed_goes_to_the_dlq_at_once_with_the_reaso
     }
 
 
+# What API Gateway's draft 4 model check admits although a later draft, or a `format` check, would refuse it: the
+# worker must admit it too (a body the REST API took is never dead-lettered for the schema), whatever `$schema` says.
+GATEWAY_ADMITS = {
+    "email-format": ({"properties": {"email": {"type": "string", "format": "email"}}}, {"email": "not an address"}),
+    "date-time-format": ({"properties": {"at": {"type": "string", "format": "date-time"}}}, {"at": "yesterday"}),
+    "later-draft-keyword": ({"properties": {"kind": {"const": "order"}}}, {"kind": "refund"}),
+}
+DECLARED = {"draft-4": schema.DRAFT_4, "draft-7": "http://json-schema.org/draft-07/schema#", "undeclared": None}
+
+
+@pytest.mark.parametrize("declared", DECLARED.values(), ids=DECLARED.keys())
+@pytest.mark.parametrize(("keywords", "message"), GATEWAY_ADMITS.values(), ids=GATEWAY_ADMITS.keys())
+def test_the_worker_admits_what_the_gateways_draft_4_check_admits(declared, keywords, message):
+    document = {"type": "object", **keywords} | ({"$schema": declared} if declared else {})
+    jsonschema.Draft4Validator(document).validate(message)  # the REST API's model check, as `make local` runs it
+    assert schema.validator(document)(message) == message
+
+
+def test_a_body_failing_only_a_format_is_processed_not_dead_lettered(handler, dlq_url, monkeypatch):
+    document = json.loads(schema.SCHEMA_FILE.read_text(encoding="utf-8"))
+    document["properties"]["email"] = {"type": "string", "format": "email"}
+    monkeypatch.setattr(schema, "_check", schema.validator(document))
+    assert handler.lambda_handler({"Records": [record('{"email": "not an address"}')]}, FakeContext()) == {
+        "batchItemFailures": []
+    }
+    assert dead_letters(dlq_url) == []
+
+
+def test_the_worker_leaves_the_message_as_sent_without_filling_in_defaults():
+    message: dict = {}
+    schema.validator({"type": "object", "properties": {"priority": {"type": "integer", "default": 5}}})(message)
+    assert message == {}
+
+
+def test_the_schema_the_worker_checks_is_draft_4_as_api_gateway_models_are():
+    document = json.loads(schema.SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert document.get("$schema", schema.DRAFT_4) == schema.DRAFT_4
+    jsonschema.Draft4Validator.check_schema(document)  # e.g. refuses a numeric exclusiveMinimum (a boolean in draft 4)
+
+
 def test_a_rejected_message_whose_dead_letter_send_fails_returns_to_the_queue(handler, monkeypatch):
     """Nothing is lost on the way: reported done only once the dead-letter queue has it."""
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/no-such-queue")
@@ -194,3 +237,19 @@ def test_a_warm_fifo_processor_starts_each_batch_afresh(fifo_handler):
     assert len(failed_ids(fifo_handler.lambda_handler({"Records": first}, FakeContext()))) == 2
     again = [record('{"n": 2}', group="a"), record('{"n": 3}', group="a")]
     assert failed_ids(fifo_handler.lambda_handler({"Records": again}, FakeContext())) == []
+
+
+def test_the_dead_letter_copy_of_a_reject_at_the_queues_maximum_still_fits(handler, dlq_url, monkeypatch):
+    """The reason is cut to what the queue still takes (1 MiB, body and attributes): a copy that cannot be sent would
+    fail on every retry and reach the dead-letter queue only after dlq_retries receives, without its reason."""
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"MaximumMessageSize": "1048576"})
+    room = 20  # bytes left for the reason attribute's value, once its name and type are counted
+    body = json.dumps({"reject": True, "padding": ""})
+    body = body.replace(
+        '""', '"' + "x" * (1_048_576 - len(body) - len("DeadLetterReason") - len("String") - room) + '"'
+    )
+    assert failed_ids(handler.lambda_handler({"Records": [record(body)]}, FakeContext())) == []
+    [dead] = dead_letters(dlq_url)
+    reason = dead["MessageAttributes"]["DeadLetterReason"]["StringValue"]
+    assert dead["Body"] == body and reason.startswith("RejectedMessage: ") and len(reason.encode()) == room

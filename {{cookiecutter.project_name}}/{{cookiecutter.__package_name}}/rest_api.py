@@ -10,6 +10,7 @@ Schema draft 4 only, so the synth refuses a schema API Gateway would refuse or r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,8 @@ def message_schema(path: Path = MESSAGE_SCHEMA) -> dict[str, Any]:
 
 def draft_4_problems(schema: Any) -> list[str]:
     """Why API Gateway would refuse `schema` as a model, or read it otherwise than its author: a `$schema` other than
-    draft 4, what the draft 4 meta-schema refuses (e.g. a numeric `exclusiveMinimum`: a boolean in draft 4), and the
-    keywords of later drafts. Each problem says where it is, as a JSON pointer."""
+    draft 4, what the draft 4 meta-schema refuses (e.g. a numeric `exclusiveMinimum`: a boolean in draft 4), the
+    keywords of later drafts, and a pattern the worker cannot compile. Each says where it is, as a JSON pointer."""
     problems = []
     declared = schema.get("$schema") if isinstance(schema, dict) else None
     if declared is not None and str(declared).rstrip("#") != DRAFT_4.rstrip("#"):
@@ -127,6 +128,17 @@ def draft_4_problems(schema: Any) -> list[str]:
     for where, subschema in _subschemas(schema, ()):
         for keyword in sorted(LATER_DRAFT_KEYWORDS.keys() & subschema.keys()):
             problems.append(f"{_pointer((*where, keyword))}: {LATER_DRAFT_KEYWORDS[keyword]}")
+        # The worker compiles the schema with Python's `re`; API Gateway's (Java) regular expressions take more,
+        # e.g. `\p{L}`: a pattern only Java reads would stop the worker at its cold start.
+        patterns = {("pattern",): subschema.get("pattern")}
+        if isinstance(subschema.get("patternProperties"), dict):
+            patterns |= {("patternProperties", key): key for key in subschema["patternProperties"]}
+        for at, pattern in patterns.items():
+            if isinstance(pattern, str):
+                try:
+                    re.compile(pattern)
+                except re.error as error:
+                    problems.append(f"{_pointer((*where, *at))}: Python's `re` (the worker's) cannot read it: {error}")
     return problems
 
 
