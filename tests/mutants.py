@@ -299,8 +299,29 @@ MUTANTS = [
     Mutant(
         "the client's idempotency key ignored",
         f"{PROJECT}/worker/idempotency.py",
-        'return {"key": key} if isinstance(key, str) and key else {"body": record.body}',
-        'return {"body": record.body}',
+        "if isinstance(key, str) and key:",
+        "if False:",
+        http_standard,
+    ),
+    Mutant(
+        "idempotency keyed by the body (two equal requests collapse into one)",
+        f"{PROJECT}/worker/idempotency.py",
+        "delivery = record.attributes.message_deduplication_id or record.message_id",
+        "delivery = record.body",
+        http_standard,
+    ),
+    Mutant(
+        "a key reused with another body gets the first result (no payload validation)",
+        f"{PROJECT}/worker/idempotency.py",
+        'payload_validation_jmespath="body",',
+        "",
+        http_standard,
+    ),
+    Mutant(
+        "a result too big for the results topic is retried instead of rejected",
+        f"{PROJECT}/worker/handler.py",
+        "    RESULT_CHECKS.append(results.check_size)",
+        "    pass",
         http_standard,
     ),
     Mutant(
