@@ -212,7 +212,8 @@ class WebSocketApi:
         return {"CONNECTIONS_ENDPOINT": f"{self.callbacks.url}/{self.stage}"}
 
     def example(self, fifo: bool) -> str:
-        return f".venv/bin/python -m websockets {self.url}   # then type a frame, e.g. {EXAMPLE_BODY}"
+        client = "local.client" if self.auth == "AWS_IAM" else "websockets"  # local.client signs the handshake
+        return f".venv/bin/python -m {client} {self.url}   # then type a frame, e.g. {EXAMPLE_BODY}"
 
     def send(self, body: str, *, group: str | None = None) -> Answer:
         """Send one frame as a client would, on one connection per `group` (on a FIFO queue a connection is a
