@@ -308,7 +308,13 @@ def check_kept_resources(
     importable = set(found)
     while stuck := {ref for ref in importable if not set(kept[ref].refers_to) <= importable}:
         importable -= stuck
-    return [leftovers_message(settings, region, status, found, importable, given or {})]
+    blockers = {
+        ref: f"{kept[ref].name or ref} (gone)" if ref in kept else f"{ref} (made anew by each stack)"
+        for left in set(found) - importable
+        for ref in kept[left].refers_to
+        if ref not in found
+    }
+    return [leftovers_message(settings, region, status, found, importable, blockers, given or {})]
 
 
 def leftovers_message(
@@ -317,6 +323,7 @@ def leftovers_message(
     status: str | None,
     found: dict[str, Found],
     importable: set[str],
+    blockers: dict[str, str],
     given: dict[str, str | None],
 ) -> str:
     stack, stage = settings.stack_name, settings.stage
@@ -326,35 +333,38 @@ def leftovers_message(
         "earlier `make destroy` (or failed deploy); CloudFormation does not create a resource whose name is taken "
         '("already exists"):'
     ]
-    lines += [f"  {left.what} {left.name} ({left.holds})" for left in found.values() if left.delete]
+    named = [left for left in found.values() if left.delete]
     keys = [left for left in found.values() if not left.delete]
+    lines += [f"  {left.what} {left.name} ({left.holds})" for left in named]
     lines += [f"  and the KMS key {key.name} ({key.state}) that encrypts them" for key in keys]
+    first = []
+    if status:
+        first.append(f"  aws cloudformation delete-stack --stack-name {stack} --region {region}  # it holds nothing")
+    for key in keys:  # what they hold is unreadable without it
+        if key.state == "PendingDeletion":
+            first.append(f"  aws kms cancel-key-deletion --key-id {key.name} --region {region}")
+        if key.state in ("PendingDeletion", "Disabled"):
+            first.append(f"  aws kms enable-key --key-id {key.name} --region {region}")
+    lines += ["First:", *first] if first else []
     if importable:
         lines.append("Adopt them into a new stack with what they hold (`cdk import`), then deploy the rest:")
-        if status:
-            lines.append(f"  aws cloudformation delete-stack --stack-name {stack} --region {region}  # it is empty")
-        for key in keys:
-            if key.state == "PendingDeletion":
-                lines.append(f"  aws kms cancel-key-deletion --key-id {key.name} --region {region}")
-            if key.state in ("PendingDeletion", "Disabled"):
-                lines.append(f"  aws kms enable-key --key-id {key.name} --region {region}")
         mapping = json.dumps({ref: found[ref].identifier for ref in found if ref in importable}, separators=(",", ":"))
         layer = given.get("powertools_layer_arn")
         context = f"-c stage={stage}" + (f" -c powertools_layer_arn={layer}" if layer else "")
         lines.append(f"  {cdk_cli()} import {stack} {context} --resource-mapping-inline {shlex.quote(mapping)}")
         lines.append(f"  make deploy STAGE={stage}" + (f" POWERTOOLS_LAYER_ARN={layer}" if layer else ""))
-    stuck = [left for ref, left in found.items() if ref not in importable and left.delete]
-    if stuck:
+    if stuck := [left for ref, left in found.items() if ref not in importable]:
         lines.append(
-            "Not importable, as what they refer to is gone; delete them to deploy, losing what they hold: "
-            + ", ".join(left.name for left in stuck)
+            f"`cdk import` cannot adopt {', '.join(f'{left.what} {left.name}' for left in stuck)}: they refer, "
+            f"directly or through one another, to {', '.join(blockers.values())}, which an import cannot bring along. "
+            "Keep what you need of them first (aws dynamodb create-backup, aws logs create-export-task, receive the "
+            "messages), then delete them."
         )
-    deletable = [left for left in found.values() if left.delete]
     lines.append(
-        "Or start empty: delete them, which loses their messages, items and logs for good (SQS frees a queue's name "
-        "60 s after deleting it):"
+        ("Or start empty: delete them" if importable else "To deploy, delete them")
+        + ", which loses their messages, items and logs for good (SQS frees a queue's name 60 s after deleting it):"
     )
-    lines += [f"  {left.delete} --region {region}" for left in deletable]
+    lines += [f"  {left.delete} --region {region}" for left in named]
     return "\n".join(lines)
 
 

@@ -209,11 +209,29 @@ def prod_stack(answers, prod_stage) -> str:
 
 
 def import_mapping(err: str, stack_name: str, stage: str) -> dict[str, dict[str, str]]:
-    """The resource mapping of the `cdk import` command preflight prints, run with the Makefile's CDK CLI."""
+    """The resource mapping of the `cdk import` command preflight prints, run with the Makefile's CDK CLI ({}: none)."""
     [pinned] = re.findall(r"^CDK_CLI_VERSION :?= (\S+)$", (PROJECT / "Makefile").read_text(), re.MULTILINE)
     command = rf"npx --yes aws-cdk@{re.escape(pinned)} import {stack_name} -c stage={stage}\S* "
-    [mapping] = re.findall(command + r"(?:-c \S+ )?--resource-mapping-inline '(.*)'$", err, re.MULTILINE)
-    return json.loads(mapping)
+    mappings = re.findall(command + r"(?:-c \S+ )?--resource-mapping-inline '(.*)'$", err, re.MULTILINE)
+    assert len(mappings) <= 1
+    return json.loads(mappings[0]) if mappings else {}
+
+
+def template_references(synthesized: Synthesized, logical_id: str) -> set[str]:
+    """What a resource of the template refers to (Ref, Fn::GetAtt, DependsOn): an import must bring it along."""
+    body = synthesized.json["Resources"][logical_id]
+    text = json.dumps(body.get("Properties", {}))
+    depends = body.get("DependsOn", [])
+    refs = set(re.findall(r'"Ref": "(\w+)"', text)) | set(re.findall(r'"Fn::GetAtt": \["(\w+)"', text))
+    return refs | set([depends] if isinstance(depends, str) else depends)
+
+
+def importable(synthesized: Synthesized, present: set[str]) -> set[str]:
+    """What CloudFormation can import of the present resources: each only with everything it refers to."""
+    adoptable = set(present)
+    while stuck := {ref for ref in adoptable if not template_references(synthesized, ref) <= adoptable}:
+        adoptable -= stuck
+    return adoptable
 
 
 def test_what_preflight_reads_from_the_constructs_is_what_the_template_retains(prod_like, kept):
@@ -226,12 +244,8 @@ def test_what_preflight_reads_from_the_constructs_is_what_the_template_retains(p
         if resource.get("DeletionPolicy") == "Retain"
     }
     assert {(k.logical_id, k.resource_type, k.name) for k in kept} == retained
-    for resource in kept:  # what an import must bring along: the references and DependsOn of the template
-        body = prod_like.json["Resources"][resource.logical_id]
-        text = json.dumps(body.get("Properties", {}))
-        refs = set(re.findall(r'"Ref": "(\w+)"', text)) | set(re.findall(r'"Fn::GetAtt": \["(\w+)"', text))
-        depends = body.get("DependsOn", [])
-        assert set(resource.refers_to) == refs | set([depends] if isinstance(depends, str) else depends)
+    for resource in kept:
+        assert set(resource.refers_to) == template_references(prod_like, resource.logical_id)
 
 
 def test_preflight_looks_for_every_kind_of_resource_the_stack_keeps_under_a_fixed_name(kept):
@@ -241,6 +255,12 @@ def test_preflight_looks_for_every_kind_of_resource_the_stack_keeps_under_a_fixe
     # The customer key is kept but has no name; its alias goes with the stack (CloudFormation deletes it).
     assert [resource.name for resource in kept if resource.resource_type == "AWS::KMS::Key"] == [None]
     assert "AWS::KMS::Alias" not in {resource.resource_type for resource in kept}
+
+
+def test_the_kept_key_refers_to_nothing_a_new_stack_makes(kept):
+    """So that `cdk import` can adopt the key, and with it the queues, table and log groups it encrypts."""
+    [key] = [resource for resource in kept if resource.resource_type == "AWS::KMS::Key"]
+    assert set(key.refers_to) <= {resource.logical_id for resource in kept}
 
 
 def test_preflight_builds_the_stack_as_the_deploy_does(prod_like, kept):
@@ -271,12 +291,14 @@ def test_a_prod_stage_whose_stack_is_gone_stops_on_what_it_kept_and_names_each(
     expected[prod_like.named("AWS::DynamoDB::Table", "TableName", left.table)] = {"TableName": left.table}
     expected |= {prod_like.log_group_id(name): {"LogGroupName": name} for name in left.log_groups}
     expected[prod_like.only_id("AWS::KMS::Key")] = {"KeyId": left.key_id}
-    assert import_mapping(err, prod_stack, prod_stage) == expected
-    assert f"make deploy STAGE={prod_stage} POWERTOOLS_LAYER_ARN={LAYER_HERE}" in err
+    adoptable = importable(prod_like, set(expected))  # all of them
+    assert import_mapping(err, prod_stack, prod_stage) == {ref: expected[ref] for ref in adoptable}
+    assert (f"make deploy STAGE={prod_stage} POWERTOOLS_LAYER_ARN={LAYER_HERE}" in err) == bool(adoptable)
+    assert ("`cdk import` cannot adopt" in err) == (adoptable != set(expected))
     # deleting instead is offered last, and says what it loses
     assert "loses their messages, items and logs" in err
     assert f"aws dynamodb delete-table --table-name {left.table} --region {REGION}" in err
-    assert err.index("--resource-mapping-inline") < err.index("delete-table")
+    assert err.index("Adopt" if adoptable else "cannot adopt") < err.index("delete-table")
     assert kept_asked == [prod_stage]
 
 
@@ -322,7 +344,7 @@ def test_a_key_scheduled_for_deletion_is_restored_before_the_import(
     err = capsys.readouterr().err
     assert f"the KMS key {left.key_id} (PendingDeletion)" in err
     cancel, enable = f"aws kms cancel-key-deletion --key-id {left.key_id}", f"aws kms enable-key --key-id {left.key_id}"
-    assert err.index(cancel) < err.index(enable) < err.index("--resource-mapping-inline")
+    assert err.index("First:") < err.index(cancel) < err.index(enable) < err.index("delete them")
 
 
 def test_the_empty_stack_of_a_failed_create_is_deleted_before_the_import(
@@ -339,7 +361,7 @@ def test_the_empty_stack_of_a_failed_create_is_deleted_before_the_import(
     err = capsys.readouterr().err
     assert f"{prod_stack} holds nothing (status REVIEW_IN_PROGRESS)" in err
     delete = f"aws cloudformation delete-stack --stack-name {prod_stack} --region {REGION}"
-    assert err.index(delete) < err.index("--resource-mapping-inline")
+    assert err.index("First:") < err.index(delete) < err.index("delete them")
 
 
 def test_a_queue_whose_dead_letter_queue_is_gone_is_not_imported_but_named(
@@ -351,13 +373,17 @@ def test_a_queue_whose_dead_letter_queue_is_gone_is_not_imported_but_named(
         left = leave_behind(answers, prod_stage, queues=("queue",), logs=False)
         assert deploy_check(prod_stage) == 1
     err = capsys.readouterr().err
-    [queue] = left.queues
-    not_importable = "Not importable, as what they refer to is gone; delete them to deploy, losing what they hold"
-    assert f"{not_importable}: {queue}\n" in err
-    assert import_mapping(err, prod_stack, prod_stage) == {
+    [(queue, url)] = left.queues.items()
+    [cannot] = [line for line in err.splitlines() if line.startswith("`cdk import` cannot adopt")]
+    assert f"queue {queue}" in cannot and f"{queue.replace('-queue', '-dlq')} (gone)" in cannot
+    present = {
+        prod_like.queue_id(queue): {"QueueUrl": url},
         prod_like.named("AWS::DynamoDB::Table", "TableName", left.table): {"TableName": left.table},
         prod_like.only_id("AWS::KMS::Key"): {"KeyId": left.key_id},
     }
+    adoptable = importable(prod_like, set(present))
+    assert prod_like.queue_id(queue) not in adoptable
+    assert import_mapping(err, prod_stack, prod_stage) == {ref: present[ref] for ref in adoptable}
 
 
 def test_a_stack_that_cannot_be_described_is_reported_not_guessed(prod_stage, kept_asked, monkeypatch, capsys):

@@ -45,20 +45,30 @@ def log_group_arn(scope: Construct, name: str) -> str:
 
 
 def log_group(
-    scope: Construct, construct_id: str, *, settings: Settings, name: str, key: kms.IKey | None
+    scope: Construct,
+    construct_id: str,
+    *,
+    settings: Settings,
+    name: str,
+    key: kms.IKey | None,
+    name_pattern: str | None = None,
 ) -> logs.LogGroup:
     """A log group of this stack: the stage's retention and removal policy, encrypted with `key` when given.
 
     CloudWatch Logs checks the key policy when the log group is created, so the key's statement for this log group
-    is part of the key resource, which the log group depends on.
+    is part of the key resource, which the log group depends on. `name_pattern`: for a name that holds another
+    resource's id (REST's execution logs hold the API's), the pattern the key policy names instead (ArnLike), so
+    that the key, kept on prod-like stages, refers to nothing a new stack makes anew (`cdk import` can adopt it).
     """
     if key is not None:
+        operator = "ArnLike" if name_pattern else "ArnEquals"
+        context = {"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, name_pattern or name)}
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
                 actions=LOGS_KEY_ACTIONS,
                 resources=["*"],
-                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, name)}},
+                conditions={operator: context},
             )
         )
     return logs.LogGroup(

@@ -203,6 +203,7 @@ class RestIngestApi(Construct):
             settings=settings,
             name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{settings.stage}",
             key=queues.key,
+            name_pattern=f"API-Gateway-Execution-Logs_*/{settings.stage}",
         )
         self.api.deployment_stage.node.add_dependency(self.execution_logs)
         self.role = send_message_role(self, settings)
