@@ -227,7 +227,7 @@ MUTANTS = [
     Mutant(
         "logs key grant for any log group",
         f"{PKG}/encryption.py",
-        '"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, name)',
+        '"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, name_pattern or name)',
         '"kms:EncryptionContext:aws:logs:arn": log_group_arn(scope, "*")',
         customer_key,
     ),
