@@ -95,7 +95,7 @@ def create_resources(assembly: Assembly, sqs: LocalSqs, queue_urls: dict[str, st
 def endpoints(network: Routes, local: str, blackhole: str) -> dict[str, str]:
     """Where the worker's AWS clients connect: the local server for every service it has a route to; the blackhole
     for the others (a worker in a VPC with no NAT and no endpoint for them)."""
-    if network.reaches("*"):
+    if not network.in_vpc or network.internet:
         return {"AWS_ENDPOINT_URL": local}
     return {"AWS_ENDPOINT_URL": blackhole} | {f"AWS_ENDPOINT_URL_{_service_id(s)}": local for s in network.services}
 
