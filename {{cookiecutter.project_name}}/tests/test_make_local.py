@@ -94,14 +94,16 @@ def ports(expected):
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
-def test_make_local_serves_the_printed_example_then_stops_cleanly(synthesized, ports, stop_signal):
+def test_make_local_serves_the_printed_example_then_stops_cleanly(synthesized, expected, ports, stop_signal):
     process = start(synthesized, **ports)
     try:
         banner = read_until(process, "Ctrl-C stops everything")
         text = "\n".join(banner)
         assert f"http://127.0.0.1:{ports['LOCAL_SQS_PORT']}" in text
         assert f"127.0.0.1:{ports['LOCAL_API_PORT']}" in text
-        assert "NOT checked locally" in text or "(throttle" in text
+        assert "walls       IAM as synthesized" in text
+        # api_auth = iam: the local caller's credentials, and an example signed with them.
+        assert ("Sign requests (SigV4" in text) == (expected.api_auth == "iam")
         environments = children_of(process.pid)
         assert environments, "no worker process started"
         example = banner[banner.index("Send a message:") + 1].strip()
