@@ -280,6 +280,7 @@ def local_queues(local_sqs_server: LocalSqs, expected: Expected) -> LocalQueues:
 
 
 MANY_RETRIES = 5
+TIMEOUT_FLOOR = 10
 
 
 @pytest.fixture(scope="session")
@@ -287,7 +288,9 @@ def pipeline(synthesized: Synthesized, expected: Expected, tmp_path_factory: pyt
     """`make local` on free ports, for this project's stack as synthesized. When the answers allow many receives
     before the dead-letter queue, the visibility timeout is 0, one poller runs and each batch is one receive, so that
     a poison message makes its dlq_retries trips in seconds (nothing is received twice while in flight); else 2 s, two
-    pollers and a batching window of at most 1 s."""
+    pollers and a batching window of at most 1 s. Its promises are about messages, not time: an invocation may run
+    at least TIMEOUT_FLOOR s, so that a loaded machine cannot time out a 1 s worker's batch and send it round again
+    (the timeout wall has tests of its own in test_local.py)."""
     many = expected.max_receive_count > MANY_RETRIES
     options = Options(
         sqs_port=0,
@@ -297,6 +300,7 @@ def pipeline(synthesized: Synthesized, expected: Expected, tmp_path_factory: pyt
         # A message visible again at once would come back within one batching window: one receive per batch then.
         batching_window=0 if many else min(expected.batching_window, 1),
         keep_deliveries=True,
+        timeout_floor=TIMEOUT_FLOOR,
     )
     log = tmp_path_factory.mktemp("local") / "worker.log"
     with log.open("w") as output:

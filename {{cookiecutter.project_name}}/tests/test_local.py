@@ -24,7 +24,7 @@ from botocore.credentials import Credentials
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import MANY_RETRIES, PROJECT
+from conftest import MANY_RETRIES, PROJECT, TIMEOUT_FLOOR
 from local import sigv4
 from local.assembly import EventSource, Function
 from local.poller import ExecutionEnvironment, InvocationFailed, Poller
@@ -107,6 +107,8 @@ def test_the_emulator_runs_the_stack_as_the_answers_made_it(pipeline, expected):
     assert queue.max_receive_count == expected.max_receive_count
     assert pipeline.source.batch_size == expected.batch_size
     assert (pipeline.api.throttle.rate, pipeline.api.throttle.burst) == (expected.rate_limit, expected.burst_limit)
+    # The function's own timeout, raised to the scenario's floor only (`make local` keeps it: test_make_local.py).
+    assert pipeline.function.timeout_seconds == max(expected.worker_timeout, TIMEOUT_FLOOR)
 
 
 def test_a_valid_message_is_processed_once_and_logged_with_its_message_id(scenario):
@@ -292,10 +294,8 @@ def own_logic(pipeline, tmp_path):
     routes, its timeouts), whose logic makes the AWS call it is given, through worker/clients.py."""
     (tmp_path / "calls.py").write_text(CALLING_LOGIC)
     (tmp_path / "clients.py").write_text((PROJECT / "worker" / "clients.py").read_text())
-    # At least 10 s: the call's own timeouts must decide, not a very short worker timeout (settings.sdk_timeouts).
-    function = dataclasses.replace(
-        pipeline.function, handler="calls.handler", timeout_seconds=max(10, pipeline.function.timeout_seconds)
-    )
+    # At least TIMEOUT_FLOOR s (the pipeline's): the call's own timeouts must decide, not a very short worker timeout.
+    function = dataclasses.replace(pipeline.function, handler="calls.handler")
     environment = ExecutionEnvironment(function, pipeline.poller.environments[0].environment, None, code=tmp_path)
     yield environment
     environment.stop()

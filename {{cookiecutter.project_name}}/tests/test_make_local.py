@@ -102,6 +102,7 @@ def test_make_local_serves_the_printed_example_then_stops_cleanly(synthesized, e
         assert f"http://127.0.0.1:{ports['LOCAL_SQS_PORT']}" in text
         assert f"127.0.0.1:{ports['LOCAL_API_PORT']}" in text
         assert "walls       IAM as synthesized" in text
+        assert f"(LOCAL_MAX_CONCURRENCY), timeout {expected.worker_timeout} s" in text  # the function's own
         # api_auth = iam: the local caller's credentials, and an example signed with them.
         assert ("Sign requests (SigV4" in text) == (expected.api_auth == "iam")
         environments = children_of(process.pid)
