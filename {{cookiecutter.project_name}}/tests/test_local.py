@@ -24,6 +24,7 @@ from botocore.credentials import Credentials
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from alarms import Samples, emf_lines, key
 from conftest import MANY_RETRIES, PROJECT, TIMEOUT_FLOOR
 from local import sigv4
 from local.assembly import EventSource, Function
@@ -127,6 +128,24 @@ def test_a_poison_message_is_received_dlq_retries_times_then_waits_in_the_dlq_in
     assert sorted(d.receive_count for d in trips) == list(range(1, expected.max_receive_count + 1))
     assert not any(d.deleted for d in trips)
     assert scenario.dead[scenario.poison]["Body"].encode() == scenario.poison.encode()
+
+
+def test_the_worker_counts_each_outcome_under_its_stages_namespace_and_service(scenario, expected):
+    """What the alarms on the worker's own metrics read (tests/test_monitoring.py): the EMF lines the worker wrote
+    in the scenario, as CloudWatch Logs extracts them, under this stage's namespace and `service` dimension."""
+    samples = Samples()
+    for line in emf_lines(scenario.emulator.worker_log.read_text()):
+        samples.from_emf(line, at=0)
+
+    def total(name: str) -> float:
+        return sum(
+            value for _, value in samples.values.get(key(expected.prefix, name, {"service": expected.prefix}), [])
+        )
+
+    rejected = 1 + scenario.checks_schema_in_worker
+    done = sum(d.deleted for d in scenario.emulator.poller.deliveries)
+    assert (total("MessagesRejected"), total("MessagesProcessed") + total("MessagesRejected")) == (rejected, done)
+    assert total("MessagesFailed") >= len(scenario.deliveries(scenario.poison))
 
 
 def test_a_message_that_can_never_succeed_reaches_the_dlq_on_its_first_receive_with_the_reason(scenario):

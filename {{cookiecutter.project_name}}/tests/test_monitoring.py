@@ -7,11 +7,16 @@ import contextlib
 import dataclasses
 import io
 import json
+from dataclasses import dataclass
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from alarms import Samples, emf_lines
+from alarms import alarms as evaluated
 from conftest import DAY
-from local.policies import ACCOUNT, OTHER_ACCOUNT, REGION, Request, decide, resolve
+from local.policies import ACCOUNT, API_ID, OTHER_ACCOUNT, REGION, Request, decide, resolve
 from test_worker import FakeContext, load_handler, record
 
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
@@ -100,29 +105,28 @@ def test_the_results_publish_alarm_watches_this_stages_worker_only(with_options,
     assert alarm["Dimensions"] == [{"Name": "service", "Value": prefix}]
 
 
-def test_the_results_publish_alarm_watches_the_metric_the_worker_emits(with_options, prefix, monkeypatch, dlq_url):
-    """The real worker, run with the synthesized function's Powertools variables, fails a publish: the EMF line it
-    prints must put the alarm's metric in the alarm's namespace under the alarm's dimensions, or it never fires."""
-    variables = with_options.only("AWS::Lambda::Function")["Environment"]["Variables"]
+def worker_metrics(stack, monkeypatch, dlq_url, body: str, **environment: str) -> list[dict]:
+    """The EMF lines the real worker prints for one record, run with the synthesized function's Powertools variables
+    (set before the handler is reloaded: Powertools reads them when Metrics() is made, at import)."""
+    variables = stack.only("AWS::Lambda::Function")["Environment"]["Variables"]
     powertools = {name: variables[name] for name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")}
-    missing = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"
-    # Set before the handler is (re)loaded: Powertools reads them when Metrics() is made, at import.
-    handler = load_handler(
-        monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, RESULT_TOPIC_ARN=missing, **powertools
-    )
+    handler = load_handler(monkeypatch, "standard", DEAD_LETTER_QUEUE_URL=dlq_url, **powertools, **environment)
     stdout = io.StringIO()  # Lambda sends the worker's stdout, EMF lines included, to CloudWatch
-    with contextlib.redirect_stdout(stdout), pytest.raises(Exception, match="All records failed"):
-        handler.lambda_handler({"Records": [record('{"a": 1}')]}, FakeContext())
-    [emf] = [json.loads(line) for line in stdout.getvalue().splitlines() if '"_aws"' in line]
-    [directive] = emf["_aws"]["CloudWatchMetrics"]
-    alarm = alarms(with_options)[f"{prefix}-results-publish-failed"]
-    assert directive["Namespace"] == alarm["Namespace"]
-    assert alarm["MetricName"] in {metric["Name"] for metric in directive["Metrics"]}
-    assert sum(emf[alarm["MetricName"]]) == 1
-    # CloudWatch keeps a metric per dimension set emitted; the alarm matches one whose names and values are its own.
-    watched_dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-    assert sorted(watched_dimensions) in [sorted(names) for names in directive["Dimensions"]]
-    assert {name: emf[name] for name in watched_dimensions} == watched_dimensions
+    with contextlib.redirect_stdout(stdout), contextlib.suppress(BatchProcessingError):
+        handler.lambda_handler({"Records": [record(body)]}, FakeContext())
+    return list(emf_lines(stdout.getvalue()))
+
+
+def test_the_results_publish_alarm_watches_the_metric_the_worker_emits(with_options, prefix, monkeypatch, dlq_url):
+    """The real worker fails a publish: the EMF line it prints must put the alarm's metric in the alarm's namespace
+    under the alarm's dimensions, or the alarm never fires."""
+    missing = f"arn:aws:sns:{REGION}:123456789012:no-such-topic"
+    [emf] = worker_metrics(with_options, monkeypatch, dlq_url, '{"a": 1}', RESULT_TOPIC_ARN=missing)
+    samples = Samples()
+    samples.from_emf(emf, at=0)
+    alarm = evaluated(with_options.json)[f"{prefix}-results-publish-failed"]
+    assert alarm.watches() <= samples.keys()
+    assert alarm.states(samples, 60) == ["ALARM"]
 
 
 def test_every_alarm_evaluates_one_minute_periods(synthesized):
@@ -259,3 +263,145 @@ def test_the_oldest_message_alarm_watches_the_work_queue(synthesized, expected, 
     alarm = alarms(synthesized)[f"{prefix}-oldest-message-too-old"]
     queue_name = {"Fn::GetAtt": [synthesized.queue_id(expected.queue_name), "QueueName"]}
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
+
+
+# An alarm proven on a timeline of ten minutes, as CloudWatch evaluates it: quiet while the stack idles (nothing
+# published) and under normal traffic, in ALARM in the minute of the event it exists for, OK again once it is over.
+MINUTES, EVENT_MINUTE = 10, 5
+API_METRICS = {  # per flavour: (requests, client errors, server errors) as API Gateway names them
+    "http": ("Count", ["4xx"], ["5xx"]),
+    "rest": ("Count", ["4XXError"], ["5XXError"]),
+    "websocket": ("MessageCount", ["ClientError"], ["IntegrationError", "ExecutionError"]),
+}
+
+
+@dataclass
+class World:
+    """What AWS publishes about this stack's resources, and the worker's own EMF lines, minute by minute."""
+
+    stack: object
+    expected: object
+    answers: dict
+    normal_emf: list[dict]
+    failed_publish_emf: list[dict]
+    samples: Samples = dataclasses.field(default_factory=Samples)
+
+    def identity(self, namespace: str) -> dict[str, dict[str, str]]:
+        """Every dimension AWS knows the stack's resources by, per resource, in `namespace`."""
+        api_type = "AWS::ApiGateway::Stage" if self.expected.api_flavour == "rest" else "AWS::ApiGatewayV2::Stage"
+        stage = self.stack.only(api_type)["StageName"]
+        api = {"ApiName": self.expected.api_name, "Stage": stage} if self.expected.api_flavour == "rest" else {}
+        return {
+            "AWS/SQS": {
+                "queue": {"QueueName": self.expected.queue_name},
+                "dlq": {"QueueName": self.expected.dlq_name},
+            },
+            "AWS/Lambda": {
+                "worker": {"FunctionName": self.expected.worker_name, "Resource": self.expected.worker_name}
+            },
+            "AWS/ApiGateway": {"api": api or {"ApiId": API_ID, "Stage": stage}},
+            "AWS/SNS": {"results": {"TopicName": self.expected.results_topic_name}},
+        }[namespace]
+
+    def publish(self, minute: int, namespace: str, resource: str, metric: str, value: float) -> None:
+        self.samples.publish(namespace, metric, self.identity(namespace)[resource], minute * 60 + 30, value)
+
+    def normal_minute(self, minute: int) -> None:
+        """Fifty requests a minute: a few waiting, one client error, nothing failing, nothing dead-lettered."""
+        for resource, metric, value in [
+            ("queue", "ApproximateNumberOfMessagesVisible", 3),
+            ("queue", "ApproximateAgeOfOldestMessage", 2),
+            ("queue", "NumberOfMessagesSent", 50),
+            ("dlq", "ApproximateNumberOfMessagesVisible", 0),
+            ("dlq", "ApproximateAgeOfOldestMessage", 0),
+        ]:
+            self.publish(minute, "AWS/SQS", resource, metric, value)
+        for metric, value in [("Invocations", 5), ("Errors", 0), ("Throttles", 0), ("Duration", 120)]:
+            self.publish(minute, "AWS/Lambda", "worker", metric, value)
+        requests, client_errors, server_errors = API_METRICS[self.expected.api_flavour]
+        self.publish(minute, "AWS/ApiGateway", "api", requests, 50)
+        for metric in client_errors:
+            self.publish(minute, "AWS/ApiGateway", "api", metric, 1)
+        for metric in server_errors:
+            self.publish(minute, "AWS/ApiGateway", "api", metric, 0)
+        if self.answers["result_topic"] == "sns":
+            self.publish(minute, "AWS/SNS", "results", "NumberOfMessagesPublished", 50)
+            self.publish(minute, "AWS/SNS", "results", "NumberOfNotificationsFailed", 0)
+        for line in self.normal_emf:
+            self.samples.from_emf(line, minute * 60 + 30)
+
+    def states(self, alarm, event=None) -> list[str]:
+        for minute in range(MINUTES):
+            self.normal_minute(minute)
+            if event is not None and minute >= EVENT_MINUTE:
+                event(self, minute)
+        return alarm.states(self.samples, MINUTES * 60)
+
+
+def once(namespace: str, resource: str, metric: str):
+    """One failure in the event's minute (a count that is 0 again afterwards)."""
+    return lambda world, minute: world.publish(minute, namespace, resource, metric, 1 if minute == EVENT_MINUTE else 0)
+
+
+def dead_lettered(world, minute):  # a message reaches the dead-letter queue and waits there
+    world.publish(minute, "AWS/SQS", "dlq", "ApproximateNumberOfMessagesVisible", 1)
+
+
+def falling_behind(world, minute):  # the oldest message only just older than every retry needs, for one minute
+    age = oldest_message_threshold(world.answers) if minute == EVENT_MINUTE else 2
+    world.publish(minute, "AWS/SQS", "queue", "ApproximateAgeOfOldestMessage", age)
+
+
+def publish_failed(world, minute):  # the worker's own EMF line for a failed publish (stored by the test below)
+    if minute == EVENT_MINUTE:
+        for line in world.failed_publish_emf:
+            world.samples.from_emf(line, minute * 60 + 30)
+
+
+def api_failure(metric: str):
+    return once("AWS/ApiGateway", "api", metric)
+
+
+# The event each alarm exists for (an alarm the stack adds without one here fails the test).
+EVENTS = {
+    "dlq-not-empty": [dead_lettered],
+    "dlq-new-messages": [dead_lettered],
+    "oldest-message-too-old": [falling_behind],
+    "worker-errors": [once("AWS/Lambda", "worker", "Errors")],
+    "worker-throttles": [once("AWS/Lambda", "worker", "Throttles")],
+    "results-publish-failed": [publish_failed],
+    "results-delivery-failed": [once("AWS/SNS", "results", "NumberOfNotificationsFailed")],
+}
+
+
+@pytest.fixture
+def world(with_options, expected, answers, monkeypatch, dlq_url):
+    """This project's stack with every option (its alarms), and the worker's real EMF lines: for a message it
+    processes and publishes, and for one whose result it fails to publish."""
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name="results")["TopicArn"]
+    normal = worker_metrics(with_options, monkeypatch, dlq_url, '{"a": 1}', RESULT_TOPIC_ARN=topic)
+    missing = topic.replace("results", "no-such-topic")
+    failed = worker_metrics(with_options, monkeypatch, dlq_url, '{"a": 1}', RESULT_TOPIC_ARN=missing)
+
+    return lambda: World(with_options, expected, answers | {"result_topic": "sns"}, normal, failed)
+
+
+def test_every_alarm_is_quiet_on_an_idle_stack_and_under_normal_traffic(world, with_options, prefix):
+    found = evaluated(with_options.json)
+    for name, alarm in found.items():
+        assert set(alarm.states(Samples(), MINUTES * 60)) == {"OK"}, f"{name} on an idle stack"
+        assert set(world().states(alarm)) == {"OK"}, f"{name} under normal traffic"
+
+
+def test_every_alarm_fires_in_the_minute_of_its_event_and_recovers(world, with_options, prefix, answers):
+    api_events = [api_failure(metric) for metric in API_METRICS[answers["api_flavour"]][2]]
+    events = EVENTS | {"api-errors": api_events}  # WebSocket: either kind of server error fires it
+    found = evaluated(with_options.json)
+    assert {name.removeprefix(f"{prefix}-") for name in found} == set(events)
+    for name, alarm in found.items():
+        for event in events[name.removeprefix(f"{prefix}-")]:
+            states = world().states(alarm, event)
+            assert states[:EVENT_MINUTE] == ["OK"] * EVENT_MINUTE, f"{name} before its event"
+            assert states[EVENT_MINUTE] == "ALARM", f"{name} in the minute of {event}"
+            persistent = event is dead_lettered and name.endswith("dlq-not-empty")
+            assert states[-1] == ("ALARM" if persistent else "OK"), f"{name} after {event}: {states}"
