@@ -50,6 +50,13 @@ class Mutant:
     old: str
     new: str
     applies: Callable[[Answers], bool] = always
+    # False for code that is the same in every variant (alarms, policies written the same way): the first variant
+    # it applies to is enough, and the others' runs would only repeat it.
+    everywhere: bool = True
+
+    def variants(self) -> list[str]:
+        chosen = [v for v in COMBINATIONS if self.applies(VARIANTS[v])]
+        return chosen if self.everywhere else chosen[:1]
 
 
 def flavour(*names: str) -> Callable[[Answers], bool]:
@@ -154,6 +161,7 @@ MUTANTS = [
         f"{PKG}/worker.py",
         "report_batch_item_failures=True",
         "report_batch_item_failures=False",
+        everywhere=False,
     ),
     Mutant(
         "FIFO skip-on-error off",
@@ -189,7 +197,13 @@ MUTANTS = [
         """entry["MessageDeduplicationId"] = f"redrive-{message['MessageId']}\"""",
         """entry["MessageDeduplicationId"] = message["ReceiptHandle"][-100:]""",
     ),
-    Mutant("queues accept plain HTTP", f"{PKG}/queue.py", "enforce_ssl=True", "enforce_ssl=False"),
+    Mutant(
+        "queues accept plain HTTP",
+        f"{PKG}/queue.py",
+        "enforce_ssl=True",
+        "enforce_ssl=False",
+        everywhere=False,
+    ),
     Mutant(
         "senders may not decrypt a cached data key",
         f"{PKG}/queue.py",
@@ -209,6 +223,7 @@ MUTANTS = [
         f"{PKG}/monitoring.py",
         'actions=["sns:Publish"]',
         'actions=["sns:Subscribe"]',
+        everywhere=False,
     ),
     Mutant(
         "alarm topic not encrypted with the key",
@@ -236,12 +251,49 @@ MUTANTS = [
         f"{PKG}/monitoring.py",
         "period=PERIOD,  # a math",
         "period=None,  # a math",
+        everywhere=False,
     ),
     Mutant(
         "dashboard name without the region",
         f"{PKG}/monitoring.py",
         'dashboard_name=f"{settings.prefix}-{Aws.REGION}"',
         "dashboard_name=settings.prefix",
+        everywhere=False,
+    ),
+    Mutant(
+        "alarms fire only above their threshold (one dead letter is not enough)",
+        f"{PKG}/monitoring.py",
+        "cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD",
+        "cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD",
+        everywhere=False,
+    ),
+    Mutant(
+        "alarms treat missing data as breaching (an idle stack alarms)",
+        f"{PKG}/monitoring.py",
+        "cloudwatch.TreatMissingData.NOT_BREACHING",
+        "cloudwatch.TreatMissingData.BREACHING",
+        everywhere=False,
+    ),
+    Mutant(
+        "new dead letters evaluated over one period (DIFF never has a value)",
+        f"{PKG}/monitoring.py",
+        "evaluation_periods=2,  # DIFF",
+        "evaluation_periods=1,  # DIFF",
+        everywhere=False,
+    ),
+    Mutant(
+        "dead-letter alarms watch the work queue",
+        f"{PKG}/monitoring.py",
+        "dlq_depth = dlq.metric_approximate_number_of_messages_visible(",
+        "dlq_depth = queue.metric_approximate_number_of_messages_visible(",
+        everywhere=False,
+    ),
+    Mutant(
+        "results publish alarm on a metric the worker does not emit",
+        f"{PKG}/monitoring.py",
+        'metric_name="ResultsPublishFailed"',
+        'metric_name="ResultPublishFailed"',
+        everywhere=False,
     ),
     Mutant(
         "make local deletes failed records (partial batch responses ignored)",
@@ -434,7 +486,7 @@ def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
 def main(argv: list[str]) -> int:
     """`python tests/mutants.py [words]`: all mutants, or those whose name contains the words."""
     chosen = [m for m in MUTANTS if " ".join(argv) in m.name]
-    jobs = [(m, v) for m in chosen for v in COMBINATIONS if m.applies(VARIANTS[v])]
+    jobs = [(m, v) for m in chosen for v in m.variants()]
     started = time.monotonic()
 
     def one(job: tuple[Mutant, str]) -> Result:
