@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,15 +19,15 @@ class TokenBucket:
     """API Gateway's throttle as documented: a bucket of `burst` requests, refilled at `rate` per second; a request
     that finds it empty is refused (429). (AWS applies it per region and account too, and not exactly; see README.)"""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
         self._tokens = float(burst)
-        self._last = time.monotonic()
+        self._last = clock()
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
             self._last = now
             if self._tokens < 1:

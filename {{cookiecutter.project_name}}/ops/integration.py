@@ -43,6 +43,8 @@ DEFAULT_TIMEOUT_SECONDS = 90.0  # a cold worker start plus CloudWatch Logs' inge
 POLL_SECONDS = 3.0  # between two FilterLogEvents searches
 CLOCK_SKEW_SECONDS = 60  # the log search starts this long before the message was sent (clocks differ)
 REQUEST_TIMEOUT_SECONDS = 30.0  # one HTTP request or WebSocket handshake
+# The check's clock and its wait between two log searches (the tests give it a clock of their own).
+clock, pause = time.monotonic, time.sleep
 URL_OUTPUT = "MessagesUrl"  # every flavour's stack output (websocket: the same URL as WebSocketUrl)
 TAG_FIELD = "integration_check"
 GROUP_ID = "integration-check"  # FIFO: the message group of the check's messages
@@ -198,10 +200,10 @@ def send_websocket(url: str, body: str, *, settings: Settings, credentials: Any,
         # Host is left to the client, which sends the URL's; SigV4 signs that same value.
         headers = signed_headers("GET", https, body=b"", headers={}, credentials=credentials, region=region)
     try:
-        handshake_timeout = min(REQUEST_TIMEOUT_SECONDS, max(deadline - time.monotonic(), 0.1))
+        handshake_timeout = min(REQUEST_TIMEOUT_SECONDS, max(deadline - clock(), 0.1))
         with connect(url, additional_headers=headers, open_timeout=handshake_timeout) as connection:
             connection.send(body)
-            reply = connection.recv(timeout=max(deadline - time.monotonic(), 0.1))
+            reply = connection.recv(timeout=max(deadline - clock(), 0.1))
     except InvalidStatus as error:
         raise StepFailed(f"the WebSocket handshake with {url} was refused: {error.response.status_code}") from error
     except TimeoutError as error:
@@ -229,10 +231,9 @@ def find_log_line(
     ours: LogMatch,
     deadline: float,
     poll_seconds: float,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """The worker's first JSON log line that `ours` accepts, searched every poll_seconds until the deadline
-    (time.monotonic()). A `Message failed` or `Message rejected` line of ours fails the step at once: the message
+    (clock()). A `Message failed` or `Message rejected` line of ours fails the step at once: the message
     will not pass."""
     while True:
         for line in _log_lines(logs, log_group, pattern, start_ms):
@@ -250,9 +251,9 @@ def find_log_line(
                 )
             if line.get("message") == PROCESSED:
                 return line
-        if time.monotonic() + poll_seconds > deadline:
+        if clock() + poll_seconds > deadline:
             raise StepFailed(f"no `{PROCESSED}` line for the message in {log_group} in time (raise --timeout?)")
-        sleep(poll_seconds)
+        pause(poll_seconds)
 
 
 def _log_lines(logs: Any, log_group: str, pattern: str, start_ms: int) -> list[dict[str, Any]]:
@@ -339,7 +340,7 @@ def _message_round_trip(
     poll_seconds: float,
     report: Report,
 ) -> None:
-    started = time.monotonic()
+    started = clock()
     deadline = started + timeout
     signing_region = api_region(url, region)
     sent_at = time.time()
@@ -385,7 +386,7 @@ def _message_round_trip(
     except (ClientError, BotoCoreError) as error:
         report.failed("worker log", f"could not search {log_group}: {error}")
     else:
-        waited = time.monotonic() - started
+        waited = clock() - started
         result = json.dumps(line.get("result"))[:200]
         report.ok(
             "worker log",

@@ -190,10 +190,13 @@ def test_a_soak_with_poison_loses_nothing_and_processes_nothing_twice(scenario):
 
 
 def test_the_throttle_takes_a_burst_then_the_rate():
-    bucket = TokenBucket(rate=20, burst=3)
+    now = [0.0]
+    bucket = TokenBucket(rate=20, burst=3, clock=lambda: now[0])
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-    time.sleep(0.06)  # 1.2 tokens' worth at 20/s
+    now[0] += 0.06  # 1.2 tokens' worth at 20/s
     assert [bucket.take(), bucket.take()] == [True, False]
+    now[0] += 10  # never more than the burst
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
 
 
 def test_with_its_throttle_empty_the_api_refuses_then_recovers(pipeline, scenario):
