@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from ops.preflight import NoRegion, aws_session
 
 TERMINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELLED"}
 BATCH = 10  # SQS's largest receive and send batch
+EMPTY_RECEIVES = 2  # more receives after an empty one while SQS still counts visible messages (see _batches)
 BATCH_BYTES = 1024 * 1024  # SQS's largest batch payload (as its largest single message): fill batches by size too
 # How long a received dead-letter message stays hidden while it is copied, or held back (then renewed). A message
 # of a run that crashed reappears after it.
@@ -164,6 +165,27 @@ def _receive(sqs: Any, url: str) -> list[dict]:
     ).get("Messages", [])
 
 
+def _visible(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def _batches(sqs: Any, url: str) -> Iterator[list[dict]]:
+    """What the queue gives, receive after receive, until it has nothing left. An empty receive is no proof that the
+    queue is empty (a receive may miss messages that are there): it ends only when SQS also counts no visible
+    message, or after EMPTY_RECEIVES in a row (what is left is hidden behind a held message of its FIFO group, or
+    the approximate count lags)."""
+    empty = 0
+    while empty <= EMPTY_RECEIVES:
+        if received := _receive(sqs, url):
+            empty = 0
+            yield received
+        elif _visible(sqs, url) == 0:
+            return
+        else:
+            empty += 1
+
+
 @dataclass
 class Survey:
     failed: int = 0
@@ -178,7 +200,7 @@ def survey(sqs: Any, queues: Queues, *, until_rejected: bool = False) -> Survey:
     held = Held(sqs, queues.dlq_url)
     counted = Survey()
     try:
-        while not (until_rejected and counted.rejected) and (received := _receive(sqs, queues.dlq_url)):
+        for received in _batches(sqs, queues.dlq_url):
             for message in received:
                 if not held.add(message):
                     continue  # seen already: its hold had run out
@@ -187,6 +209,8 @@ def survey(sqs: Any, queues: Queues, *, until_rejected: bool = False) -> Survey:
                 else:
                     counted.failed += 1
             held.renew()
+            if until_rejected and counted.rejected:
+                break
     finally:
         held.release()
     counted.unseen = max(total - counted.failed - counted.rejected, 0)
@@ -205,7 +229,7 @@ def copy_messages(
     requeued: set[str] = set()  # FIFO: the new ids of rejected messages sent to the end of the DLQ
     moved = left = 0
     try:
-        while received := _receive(sqs, queues.dlq_url):
+        for received in _batches(sqs, queues.dlq_url):
             stay = [m for m in received if rejected(m) and not include_rejected]
             back = [m for m in received if m not in stay]
             to_end = [m for m in stay if fifo and m["MessageId"] not in requeued]  # FIFO, first time round

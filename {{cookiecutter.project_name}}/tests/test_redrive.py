@@ -320,6 +320,35 @@ def test_by_default_only_the_failed_messages_move_and_the_rejected_ones_stay(mix
     assert "Done: 7 moved; 4 rejected left in the dead-letter queue" in out
 
 
+class Unlucky:
+    """The SQS client, except that its first receives come back empty although messages wait (SQS may answer so)."""
+
+    def __init__(self, sqs: Any, empty_receives: int) -> None:
+        self.sqs, self.empty_receives = sqs, empty_receives
+
+    def receive_message(self, **arguments: Any) -> dict:
+        if self.empty_receives:
+            self.empty_receives -= 1
+            return {}
+        return self.sqs.receive_message(**arguments)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sqs, name)
+
+
+@pytest.mark.parametrize("arguments", [["--copy"], ["--dry-run"]], ids=["copy", "dry-run"])
+def test_an_empty_receive_while_messages_wait_does_not_end_the_run(mixed_dlq, arguments, capsys):
+    if arguments == ["--dry-run"]:  # what a run that is never answered empty counts
+        assert redrive.main(arguments, sqs=mixed_dlq.client) == 0
+    lucky = capsys.readouterr().out
+    sqs = Unlucky(mixed_dlq.client, empty_receives=redrive.EMPTY_RECEIVES)
+    assert redrive.main(arguments, sqs=sqs) == 0
+    if arguments == ["--copy"]:
+        assert numbers(drain(mixed_dlq.client, mixed_dlq.url)) == FAILED_NUMBERS
+    else:
+        assert capsys.readouterr().out == lucky and "rejected by the worker" in lucky
+
+
 def test_the_copy_path_leaves_the_rejected_messages_too(mixed_dlq):
     assert redrive.main(["--copy"], sqs=mixed_dlq.client) == 0
     assert numbers(drain(mixed_dlq.client, mixed_dlq.url)) == FAILED_NUMBERS

@@ -3,6 +3,7 @@ that can never succeed sent to the dead-letter queue (a moto queue here) at once
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import json
@@ -120,6 +121,26 @@ def test_a_message_that_can_never_succeed_goes_to_the_dlq_at_once_with_the_reaso
     assert dead["MessageAttributes"] == {
         "connectionId": {"StringValue": "c-1=", "DataType": "String"},  # the message's own attributes, kept
         "DeadLetterReason": {"StringValue": reason, "DataType": "String"},
+    }
+
+
+def test_the_dead_letter_copy_keeps_number_binary_and_custom_typed_attributes(handler, dlq_url):
+    """Lambda hands binary values over in base64; SendMessage takes the bytes. Types (with a custom suffix) stay."""
+    rejected = record('{"reject": true}')
+    rejected["messageAttributes"] = {
+        "priority": {"stringValue": "-1.5e3", "dataType": "Number"},
+        "signature": {"binaryValue": base64.b64encode(b"\x00\xffsig").decode(), "dataType": "Binary"},
+        "tenant": {"stringValue": "acme", "dataType": "String.tenant"},
+        "image": {"binaryValue": base64.b64encode(b"\x89PNG").decode(), "dataType": "Binary.png"},
+    }
+    assert failed_ids(handler.lambda_handler({"Records": [rejected]}, FakeContext())) == []
+    [dead] = dead_letters(dlq_url)
+    assert dead["MessageAttributes"] == {
+        "priority": {"StringValue": "-1.5e3", "DataType": "Number"},
+        "signature": {"BinaryValue": b"\x00\xffsig", "DataType": "Binary"},
+        "tenant": {"StringValue": "acme", "DataType": "String.tenant"},
+        "image": {"BinaryValue": b"\x89PNG", "DataType": "Binary.png"},
+        "DeadLetterReason": {"StringValue": "RejectedMessage: the message asked to be rejected", "DataType": "String"},
     }
 
 
