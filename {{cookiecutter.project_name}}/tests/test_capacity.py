@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from {{ cookiecutter.__package_name }}.settings import ANSWERS, DAY_SECONDS
+from {{ cookiecutter.__package_name }}.settings import ANSWERS
 
 from ops import capacity
 
@@ -57,10 +57,10 @@ def test_a_backlog_grows_by_the_api_rate_above_the_drain_rate_from_a_full_burst(
 
 def test_messages_expire_once_the_backlog_exceeds_what_drains_within_the_retention():
     figures = capacity.capacity(replace(BASE, api_rate_limit=400))
-    assert figures.retention_backlog == 100 * DAY_SECONDS
-    assert figures.expiry_after_seconds == pytest.approx((100 * DAY_SECONDS - 200) / 300)
+    assert figures.retention_backlog == 100 * 86_400
+    assert figures.expiry_after_seconds == pytest.approx((100 * 86_400 - 200) / 300)
     assert capacity.capacity(BASE).expiry_after_seconds is None  # the API's full rate equals the drain rate
-    one_burst_too_many = replace(BASE, api_rate_limit=1, api_burst_limit=100 * DAY_SECONDS + 1)
+    one_burst_too_many = replace(BASE, api_rate_limit=1, api_burst_limit=100 * 86_400 + 1)
     assert capacity.capacity(one_burst_too_many).expiry_after_seconds == 0
 
 
@@ -87,8 +87,8 @@ def test_lambda_scales_up_by_300_a_minute_from_5():
         ({"api_rate_limit": 101}, {"grows", "expires"}),
         ({"max_concurrency": 9}, {"grows", "expires"}),
         ({"typical_invocation_seconds": 1.2}, {"grows", "expires"}),
-        ({"api_rate_limit": 1, "api_burst_limit": 100 * DAY_SECONDS + 1}, {"expires"}),
-        ({"api_rate_limit": 1, "api_burst_limit": 100 * DAY_SECONDS}, set()),
+        ({"api_rate_limit": 1, "api_burst_limit": 100 * 86_400 + 1}, {"expires"}),
+        ({"api_rate_limit": 1, "api_burst_limit": 100 * 86_400}, set()),
         ({"worker_timeout_seconds": 1}, {"times out"}),
         ({"worker_timeout_seconds": 2}, set()),
         ({"queue_type": "fifo"}, set()),
@@ -113,15 +113,26 @@ def test_an_invocation_time_of_zero_is_refused():
         capacity.capacity(replace(BASE, typical_invocation_seconds=0))
 
 
-def test_main_prints_the_figures_and_warnings_and_exits_0(monkeypatch, capsys):
+# BASE at 400 requests/s: 300/s more than the 100/s it drains; the 100 x 86,400 messages it drains in the day of
+# retention are exceeded (from the 200 of a full burst) after (8,640,000 - 200) / 300 s = 7.9998 h.
+OVERLOADED_WARNINGS = [
+    "the API's full rate (400/s) exceeds the drain rate (100/s): at that rate the queue grows by 300 messages/s"
+    " without bound; raise max_concurrency or batch_size, shorten the invocations, or lower api_rate_limit",
+    "after 8 h at the API's full rate, messages expire unprocessed: the backlog then exceeds the 8,640,000 messages"
+    " the worker drains within the queue's retention (1 day); SQS deletes them, they never reach the dead-letter"
+    " queue",
+]
+
+
+def test_main_prints_the_figures_and_warnings_and_exits_0(monkeypatch, capsys, answers):
     monkeypatch.setattr(capacity, "ANSWERS", replace(BASE, api_rate_limit=400))
     assert capacity.main(["--stage", "qa"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"Capacity of {BASE.project_name}-qa-queue ")
+    assert out.startswith(f"Capacity of {answers['project_name']}-qa-queue ")
     assert re.search(r"^  drain rate \(bound\) +100 messages/s = batch_size 10 x max_concurrency 10 / 1 s", out, re.M)
     assert "after 1 minute at full rate" in out
     assert [line for line in out.splitlines() if line.startswith("WARNING: ")] == [
-        f"WARNING: {warning}" for warning in capacity.capacity(replace(BASE, api_rate_limit=400)).warnings
+        f"WARNING: {warning}" for warning in OVERLOADED_WARNINGS
     ]
 
 
@@ -132,10 +143,13 @@ def test_main_says_when_there_is_no_warning(monkeypatch, capsys):
     assert "WARNING" not in out and out.endswith("No warnings.\n")
 
 
-def test_the_readme_section_is_what_make_capacity_prints_for_settings_py(capsys):
+def test_the_readme_section_is_what_make_capacity_prints_for_settings_py(capsys, answers):
     assert capacity.main(["--markdown"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| figure | value |")
+    batch, concurrency = int(answers["batch_size"]), int(answers["max_concurrency"])  # a 1 s invocation, by default
+    drain = f"| drain rate (bound) | {batch * concurrency:,} messages/s = batch_size {batch} x max_concurrency"
+    assert drain in printed
     assert capacity.readme_section(capacity.README.read_text(encoding="utf-8")) == printed, (
         "README.md's Capacity section is stale: run `make capacity ARGS=--readme`"
     )
@@ -151,7 +165,9 @@ def test_readme_rewrites_only_the_section_and_prints_the_warnings(monkeypatch, c
     markdown = capacity.to_markdown(capacity.capacity(overloaded))
     assert readme.read_text(encoding="utf-8") == f"# before\n{capacity.START}\n{markdown}{capacity.END}\nafter\n"
     assert "**WARNING:** the API's full rate (400/s) exceeds the drain rate (100/s)" in markdown
-    assert capsys.readouterr().out.splitlines() == [f"WARNING: {w}" for w in capacity.capacity(overloaded).warnings]
+    assert capsys.readouterr().out.splitlines() == [f"WARNING: {w}" for w in OVERLOADED_WARNINGS]
+    for warning in OVERLOADED_WARNINGS:
+        assert f"**WARNING:** {warning}" in markdown
 
 
 def test_a_readme_without_the_markers_is_refused():

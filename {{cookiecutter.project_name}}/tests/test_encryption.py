@@ -3,6 +3,11 @@ with a customer key, the key encrypts them all and its policy lets CloudWatch Lo
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from conftest import Synthesized
 from local.policies import ACCOUNT, REGION, Request, decide, resolve
 
 LOGS = {"Service": f"logs.{REGION}.amazonaws.com"}
@@ -44,18 +49,28 @@ def test_log_groups_are_encrypted_with_the_customer_key_exactly_when_chosen(synt
     assert len(keys) == (1 if answers["queue_encryption"] == "kms-customer" else 0)
     expected = [{"Fn::GetAtt": [key_id, "Arn"]} for key_id in keys]
     for name, group in log_groups(synthesized).items():
-        assert [group["Properties"]["KmsKeyId"]] if keys else "KmsKeyId" not in group["Properties"], name
         if keys:
-            assert [group["Properties"]["KmsKeyId"]] == expected, name
+            assert [group["Properties"].get("KmsKeyId")] == expected, name
+        else:
+            assert "KmsKeyId" not in group["Properties"], name
 
 
-def test_cloudwatch_logs_may_use_the_key_for_these_log_groups_only(synthesized, answers, prefix):
+@pytest.fixture(scope="module")
+def with_key(synthesized, settings, answers, tmp_path_factory) -> Synthesized:
+    """The stack with a customer key: this project's, or synthesized with queue_encryption = kms-customer."""
+    if answers["queue_encryption"] == "kms-customer":
+        return synthesized
+    keyed = dataclasses.replace(settings, queue_encryption="kms-customer")
+    return Synthesized(keyed, tmp_path_factory.mktemp("cdk.out-key"))
+
+
+def test_cloudwatch_logs_may_use_the_key_for_these_log_groups_only(with_key, answers, prefix):
     """CloudWatch Logs refuses to create an encrypted log group unless the key policy lets the regional logs
     service principal use the key, with the log group's ARN as encryption context."""
-    if answers["queue_encryption"] != "kms-customer":
-        return
-    key_policy = synthesized.only("AWS::KMS::Key")["KeyPolicy"]
-    for name in log_groups(synthesized):
+    key_policy = with_key.only("AWS::KMS::Key")["KeyPolicy"]
+    names = log_groups(with_key)
+    assert set(names) == expected_log_groups(answers, prefix, with_key)
+    for name in names:
         for action in LOGS_NEEDS:
             request = Request(LOGS, action, "*", {"kms:EncryptionContext:aws:logs:arn": log_group_arn(name)})
             assert decide(key_policy, request) == "Allow", (name, action)
@@ -67,12 +82,10 @@ def test_cloudwatch_logs_may_use_the_key_for_these_log_groups_only(synthesized, 
     assert decide(key_policy, Request(LOGS, "kms:GenerateDataKey", "*")) == "ImplicitDeny"  # no context, no key
 
 
-def test_the_key_policy_names_no_service_beyond_logs_and_alarms(synthesized, answers):
-    if answers["queue_encryption"] != "kms-customer":
-        return
+def test_the_key_policy_names_no_service_beyond_logs_and_alarms(with_key):
     services = {
         str(resolve(s["Principal"]["Service"]))
-        for s in synthesized.only("AWS::KMS::Key")["KeyPolicy"]["Statement"]
+        for s in with_key.only("AWS::KMS::Key")["KeyPolicy"]["Statement"]
         if "Service" in s.get("Principal", {})
     }
     assert services == {LOGS["Service"], "cloudwatch.amazonaws.com"}

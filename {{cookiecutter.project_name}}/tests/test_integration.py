@@ -286,7 +286,7 @@ def test_a_message_through_the_api_to_the_worker_log_with_no_dead_letters_passes
     assert out.rstrip().splitlines()[-1].startswith("PASS")
 
 
-def test_the_message_is_the_tagged_one_and_its_own_log_line_is_found(aws, deployed, capsys):
+def test_the_message_is_the_tagged_one_and_its_own_log_line_is_found(aws, deployed, capsys, answers):
     """http/rest: the log line is found by the SQS message id the API answered, not by any processed line."""
     stand_in = deployed(api_flavour="rest")
     assert run(aws, "--timeout", "5") == 0
@@ -294,7 +294,7 @@ def test_the_message_is_the_tagged_one_and_its_own_log_line_is_found(aws, deploy
     answered = re.search(r"SQS message id ([0-9a-f-]{36})", out)[1]
     result = json.dumps({"status": "processed", "fields": ["integration_check"]})
     assert f"message id {answered}, result {result}\n" in out
-    assert stand_in.requests[0]["signed"] is (ANSWERS.api_auth == "iam")
+    assert stand_in.requests[0]["signed"] is (answers["api_auth"] == "iam")
 
 
 def test_dead_letters_fail_the_check(aws, deployed, capsys):
@@ -313,16 +313,16 @@ def test_dead_letters_fail_the_check(aws, deployed, capsys):
     assert out.rstrip().splitlines()[-1] == "FAIL: dead letters"
 
 
-def test_a_log_line_that_never_comes_fails_after_the_timeout(aws, deployed, capsys, clock):
+def test_a_log_line_that_never_comes_fails_after_the_timeout(aws, deployed, capsys, clock, expected):
     deployed(worker_logs=False)
 
     assert run(aws, "--timeout", "0.5") == 1
 
     assert set(clock.waits) == {POLL} and sum(clock.waits) <= 0.5 < sum(clock.waits) + POLL  # searched until then
     out = capsys.readouterr().out
-    group = f"/aws/lambda/{ANSWERS.worker_name}"
+    group = f"/aws/lambda/{expected.worker_name}"
     assert f"worker log   FAILED: no `Message processed` line for the message in {group} in time" in out
-    assert f"{ANSWERS.dlq_name} is empty" in out  # the other steps still run and report
+    assert f"{expected.dlq_name} is empty" in out  # the other steps still run and report
     assert out.rstrip().splitlines()[-1] == "FAIL: worker log"
 
 
@@ -389,8 +389,8 @@ def test_without_credentials_the_check_is_skipped(monkeypatch, tmp_path, capsys)
     assert integration.main(["--strict"], session=NoCalls()) == 1
 
 
-def test_a_stack_that_is_not_deployed_is_skipped(aws, capsys):
+def test_a_stack_that_is_not_deployed_is_skipped(aws, capsys, answers):
     assert run(aws, "--stage", "other") == 0
-    stack = ANSWERS.for_stage("other").stack_name
+    stack = f"{answers['project_name']}-other-queue-stack"
     assert capsys.readouterr().out == f"SKIP: {stack} is not deployed (`make deploy` first); nothing to check\n"
     assert run(aws, "--stage", "other", "--strict") == 1

@@ -185,7 +185,7 @@ def test_a_granted_call_of_the_users_logic_is_allowed_and_routed(deployed_in_a_k
 
 def test_an_extension_layer_gets_a_way_out_to_its_vendor(deployed_in_a_known_region):
     template = deployed_in_a_known_region
-    assert resources(template, "AWS::EC2::NatGateway")
+    nats = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::EC2::NatGateway"}
     [function] = resources(template, "AWS::Lambda::Function")
     assert EXTENSION in function["Layers"]
     routes = resources(template, "AWS::EC2::Route")
@@ -195,5 +195,10 @@ def test_an_extension_layer_gets_a_way_out_to_its_vendor(deployed_in_a_known_reg
         if a["SubnetId"] in function["VpcConfig"]["SubnetIds"]
     }
     assert worker_route_tables
-    for table in worker_route_tables:
-        assert any(r["RouteTableId"] == {"Ref": table} and "NatGatewayId" in r for r in routes), table
+    for table in worker_route_tables:  # the default route of each of the worker's subnets goes out through a NAT
+        assert any(
+            r["RouteTableId"] == {"Ref": table}
+            and r.get("DestinationCidrBlock") == "0.0.0.0/0"
+            and r.get("NatGatewayId", {}).get("Ref") in nats
+            for r in routes
+        ), table

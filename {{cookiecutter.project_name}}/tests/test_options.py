@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DAY, arn_of
+from conftest import arn_of
 from local.policies import ACCOUNT, Request, decide, resolve
 
 
@@ -68,12 +68,12 @@ def test_the_results_topic_is_encrypted_like_the_queues(with_options, topic_id, 
         assert "alias/aws/sns" in str(topic["KmsMasterKeyId"])
 
 
-def test_the_worker_is_told_where_to_publish_and_which_table_to_use(with_options, topic_id, table_id, settings):
+def test_the_worker_is_told_where_to_publish_and_which_table_to_use(with_options, topic_id, table_id, expected):
     variables = worker(with_options)["Environment"]["Variables"]
     assert variables["RESULT_TOPIC_ARN"] == {"Ref": topic_id}
     assert variables["IDEMPOTENCY_TABLE"] == {"Ref": table_id}
     assert variables["IDEMPOTENCY_KEY_FIELD"] == "idempotency_key"
-    assert variables["IDEMPOTENCY_EXPIRY_SECONDS"] == str(settings.queue_retention_days * DAY)
+    assert variables["IDEMPOTENCY_EXPIRY_SECONDS"] == str(expected.retention_seconds)  # the answers' days
 
 
 def test_the_table_is_on_demand_with_ttl_and_keeps_prod_data(with_options, table_id, expected, answers):

@@ -57,6 +57,15 @@ class StubbedSession:
 
 
 @pytest.fixture
+def parameter(synthesized) -> str:
+    """The Powertools team's public parameter for the layer this worker needs: arm64, the function's runtime, and
+    the Powertools version the tests run (pyproject.toml), which the layer must match."""
+    runtime = synthesized.only("AWS::Lambda::Function")["Runtime"]
+    [version] = re.findall(r'"aws-lambda-powertools\[[a-z,]+\]==([0-9.]+)"', (PROJECT / "pyproject.toml").read_text())
+    return f"/aws/service/powertools/python/arm64/{runtime}/{version}"
+
+
+@pytest.fixture
 def session(monkeypatch):
     monkeypatch.delenv("AWS_REGION", raising=False)
     session = StubbedSession()
@@ -65,31 +74,29 @@ def session(monkeypatch):
     session.stubber.assert_no_pending_responses()
 
 
-def test_the_deploy_may_go_ahead_when_the_region_has_the_parameter(session, settings, capsys):
+def test_the_deploy_may_go_ahead_when_the_region_has_the_parameter(session, parameter, expected, capsys):
     session.stubber.add_response(
         "get_parameter",
-        {"Parameter": {"Name": settings.powertools_layer_parameter, "Type": "String", "Value": LAYER_HERE}},
-        {"Name": settings.powertools_layer_parameter},
+        {"Parameter": {"Name": parameter, "Type": "String", "Value": LAYER_HERE}},
+        {"Name": parameter},
     )
     assert preflight.main([], session=session) == 0
-    assert f"{settings.stack_name} can resolve everything it needs in {REGION}" in capsys.readouterr().out
+    assert f"{expected.stack_name} can resolve everything it needs in {REGION}" in capsys.readouterr().out
     assert session.asked_region == REGION
 
 
-def test_a_missing_parameter_stops_the_deploy_and_names_the_override(session, settings, capsys):
-    session.stubber.add_client_error(
-        "get_parameter", "ParameterNotFound", expected_params={"Name": settings.powertools_layer_parameter}
-    )
+def test_a_missing_parameter_stops_the_deploy_and_names_the_override(session, parameter, capsys):
+    session.stubber.add_client_error("get_parameter", "ParameterNotFound", expected_params={"Name": parameter})
     assert preflight.main([], session=session) == 1
     err = capsys.readouterr().err
-    assert f"the SSM parameter {settings.powertools_layer_parameter} does not exist in {REGION}" in err
+    assert f"the SSM parameter {parameter} does not exist in {REGION}" in err
     assert "make deploy POWERTOOLS_LAYER_ARN=arn:..." in err and "-c powertools_layer_arn=" in err
 
 
-def test_a_parameter_that_cannot_be_read_is_reported_as_such(session, settings, capsys):
+def test_a_parameter_that_cannot_be_read_is_reported_as_such(session, parameter, capsys):
     session.stubber.add_client_error("get_parameter", "AccessDeniedException")
     assert preflight.main([], session=session) == 1
-    assert f"could not read the SSM parameter {settings.powertools_layer_parameter}" in capsys.readouterr().err
+    assert f"could not read the SSM parameter {parameter}" in capsys.readouterr().err
 
 
 def test_an_override_in_the_region_needs_no_parameter(session):

@@ -190,12 +190,18 @@ def test_a_partly_refused_batch_deletes_only_what_the_queue_took_then_stops():
     stub.assert_no_pending_responses()
 
 
+SQS_BATCH_PAYLOAD_BYTES = 1_048_576  # SendMessageBatch: the sum of the messages' bodies and attributes
+
+
 def test_large_messages_are_sent_in_batches_under_the_sqs_payload_limit():
-    messages = [{"MessageId": str(n), "Body": "x" * 200_000, "MessageAttributes": {}} for n in range(10)]
+    """Sizes counted as SQS counts them (body, and each attribute's name, type and value), not by redrive's own."""
+    attributes = {"connectionId": {"DataType": "String", "StringValue": "c" * 1000}}
+    messages = [{"MessageId": str(n), "Body": "x" * 262_000, "MessageAttributes": attributes} for n in range(10)]
+    size = 262_000 + len("connectionId") + len("String") + 1000  # 263,018 bytes: four would be 1,052,072
     batches = redrive._by_size(messages)
     assert [m for batch in batches for m in batch] == messages  # all of them, in order
-    assert all(sum(redrive._size(m) for m in batch) <= redrive.BATCH_BYTES for batch in batches)
-    assert len(batches) == 2
+    assert [len(batch) for batch in batches] == [3, 3, 3, 1]
+    assert all(len(batch) * size <= SQS_BATCH_PAYLOAD_BYTES for batch in batches)
 
 
 def test_reading_the_settings_does_not_start_the_cdk():

@@ -81,7 +81,7 @@ class Settings:
     # empty resolves `powertools_layer_parameter` at deploy time. Same version and architecture (arm64), please.
     powertools_layer_arn: str = ""
     # idempotency = dynamodb: the message field that carries the client's idempotency key; a message without it is
-    # keyed by a hash of its whole body. A client that retries a request sends the same key.
+    # keyed by its delivery (the SQS message id, or the FIFO deduplication id). A client that retries sends the key.
     idempotency_key_field: str = "idempotency_key"
     # How long a processed message is remembered (its result is returned to every duplicate meanwhile). 0: the
     # queue's retention, so that no copy SQS may still deliver, and no client retry sent meanwhile, runs twice.
