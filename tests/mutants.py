@@ -2,13 +2,17 @@
 
 Each mutant is a small edit of the template (the answer wired into the wrong setting, a rule off by one, a policy
 statement dropped, ...). For every flavour x queue type (one variant of tests/conftest.py each) where the mutant's
-code takes part, the template is copied, edited, baked with that variant's answers, and the project's suite runs with
-`-x` (the slow files last); a mutant survives if the suite still passes. Prints each result and the kill ratio;
-exits 1 if one survives. The list grows with each bug we find.
+code takes part (one variant for code that is the same in all), the template is copied, edited, baked with that
+variant's answers, and the project's suite runs with `-x`: first the test that killed the mutant last time
+(tests/mutants-kills.json), then, if that one passes, the whole suite (the slow files last). A kill counts only if the
+failing test fails again on its own; a mutant survives if the suite passes. Before any mutant, the killing tests must
+pass on each variant unmutated. Prints each result and the kill ratio; exits 1 if one survives (or a baseline fails).
+The list grows with each bug we find.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -296,6 +300,76 @@ MUTANTS = [
         everywhere=False,
     ),
     Mutant(
+        "the dead-letter copy sends custom binary attributes as strings",
+        f"{PROJECT}/worker/dead_letters.py",
+        'if data_type.startswith("Binary"):',
+        'if data_type == "Binary":',
+        everywhere=False,
+    ),
+    Mutant(
+        "idempotency rejects an in-progress duplicate as a reused key (catch-all)",
+        f"{PROJECT}/worker/idempotency.py",
+        "except IdempotencyValidationError as error:",
+        "except Exception as error:",
+        everywhere=False,
+    ),
+    Mutant(
+        "idempotency expiry fixed instead of the settings'",
+        f"{PROJECT}/worker/idempotency.py",
+        'expires_after_seconds=int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", "3600")),',
+        "expires_after_seconds=3600,",
+        everywhere=False,
+    ),
+    Mutant(
+        "redrive stops at the first empty receive",
+        f"{PROJECT}/ops/redrive.py",
+        "        elif _visible(sqs, url) == 0:",
+        "        elif True:",
+        everywhere=False,
+    ),
+    Mutant(
+        "make integration waits out its timeout on a failed message",
+        f"{PROJECT}/ops/integration.py",
+        'if str(line.get("message", "")).startswith(FAILED):',
+        "if False:",
+        everywhere=False,
+    ),
+    Mutant(
+        "make local lets every signed call through (walls down)",
+        f"{PROJECT}/local/walls.py",
+        "return None if decision.allowed else self.refusal(decision, service, request)",
+        "return None",
+        everywhere=False,
+    ),
+    Mutant(
+        "make local hands a message out again while its invocation runs",
+        f"{PROJECT}/local/poller.py",
+        "VisibilityTimeout=self.hold_seconds,",
+        "VisibilityTimeout=self.visibility_timeout,",
+        everywhere=False,
+    ),
+    Mutant(
+        "app.py ignores the stage given as context",
+        f"{PROJECT}/app.py",
+        "settings = ANSWERS.with_context(app.node.try_get_context)",
+        "settings = ANSWERS",
+        everywhere=False,
+    ),
+    Mutant(
+        "make local drops STAGE",
+        f"{PROJECT}/Makefile",
+        "$(BIN)/python -m local $(if $(STAGE),--stage $(STAGE),)",
+        "$(BIN)/python -m local",
+        everywhere=False,
+    ),
+    Mutant(
+        "the post-generation hook leaves the README's capacity section unfilled",
+        "hooks/post_gen_project.py",
+        "    fill_capacity_section(root)\n",
+        "    pass\n",
+        everywhere=False,
+    ),
+    Mutant(
         "make local deletes failed records (partial batch responses ignored)",
         f"{PROJECT}/local/poller.py",
         'failed = failed_ids(response, {r["messageId"] for r in records})',
@@ -440,12 +514,16 @@ class Result:
     mutant: Mutant
     variant: str
     killed: bool
-    by: str  # the first failing test
+    by: str  # the failing test that killed it (and failed again on its own), or why it was not killed
 
 
 # The suite's files that run the local pipeline wait for it (seconds each): with `-x`, they run last, so that a mutant
 # the infrastructure tests catch never waits for them.
 SLOW_TEST_FILES = ("tests/test_local.py", "tests/test_make_local.py")
+# Which test killed each mutant in each variant on the last run ("<mutant> / <variant>": test id). It runs first:
+# most mutants are killed by one test of a few seconds, where the suite up to it takes tens.
+KILLS = Path(__file__).with_name("mutants-kills.json")
+TESTS_FAILED = 1  # pytest's exit code when tests ran and some failed (others: nothing collected, a usage error, ...)
 
 
 def fast_first(project: Path) -> list[str]:
@@ -453,7 +531,37 @@ def fast_first(project: Path) -> list[str]:
     return [f for f in files if f not in SLOW_TEST_FILES] + [f for f in SLOW_TEST_FILES if f in files]
 
 
-def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
+def bake(template: Path, variant: str, workdir: Path) -> Path:
+    answers = [f"{key}={value}" for key, value in VARIANTS[variant].items()]
+    output = workdir / "baked"
+    baked = subprocess.run(  # a process of its own: cookiecutter changes the working directory while it bakes
+        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(output), str(template), *answers],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert baked.returncode == 0, f"{template} / {variant}: the template did not bake\n{baked.stderr[-2000:]}"
+    [project] = list(output.iterdir())
+    return project
+
+
+def pytest(project: Path, tests: list[str]) -> tuple[int, str | None]:
+    """The suite's exit code on `tests` (stopping at the first failure), and the id of the test that failed."""
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    words = [line.split() for line in suite.stdout.splitlines()]
+    failed = [w[1] for w in words if len(w) > 1 and w[0] in ("FAILED", "ERROR") and w[1].startswith("tests/")]
+    return suite.returncode, failed[0] if failed else None
+
+
+def run(mutant: Mutant, variant: str, workdir: Path, killer: str | None) -> Result:
+    """The mutant baked into the variant; its last killer first, then the whole suite if that one passes. A failure
+    counts as a kill only if the failing test (or the suite, when nothing was collected) fails again on its own."""
     template = workdir / "template"
     shutil.copytree(
         TEMPLATE, template, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "baked", "__pycache__")
@@ -462,43 +570,65 @@ def run(mutant: Mutant, variant: str, workdir: Path) -> Result:
     text = target.read_text()
     assert mutant.old in text, f"{mutant.name}: {mutant.old!r} is not in {mutant.path} (update the mutant)"
     target.write_text(text.replace(mutant.old, mutant.new))
-    answers = [f"{key}={value}" for key, value in VARIANTS[variant].items()]
-    bake = subprocess.run(  # a process of its own: cookiecutter changes the working directory while it bakes
-        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(workdir), str(template), *answers],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert bake.returncode == 0, f"{mutant.name} / {variant}: the mutated template did not bake\n{bake.stderr[-2000:]}"
-    [project] = [path for path in workdir.iterdir() if path.name != "template"]
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *fast_first(project)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    words = [line.split() for line in suite.stdout.splitlines()]
-    failed = [w[1] for w in words if len(w) > 1 and w[0] in ("FAILED", "ERROR") and w[1].startswith("tests/")]
-    return Result(mutant, variant, suite.returncode != 0, failed[0] if failed else f"exit {suite.returncode}")
+    project = bake(template, variant, workdir)
+    if killer is not None:
+        code, failed = pytest(project, [killer])
+        if code == TESTS_FAILED and failed is not None:
+            again, _ = pytest(project, [failed])
+            return Result(mutant, variant, again != 0, failed if again else f"{failed} did not fail again")
+    tests = fast_first(project)
+    code, failed = pytest(project, tests)
+    if code == 0:
+        return Result(mutant, variant, False, "the suite passed")
+    again, _ = pytest(project, [failed] if failed else tests)
+    by = failed or f"exit {code}"
+    return Result(mutant, variant, again != 0, by if again else f"{by} did not fail again")
+
+
+def baseline(variant: str, killers: list[str], workdir: Path) -> str | None:
+    """The unmutated template baked into the variant: the tests that kill mutants must pass there, or their kills
+    mean nothing. None, or the test that failed."""
+    project = bake(TEMPLATE, variant, workdir)
+    known = [k for k in killers if k.split("::")[0] in fast_first(project)]
+    code, failed = pytest(project, sorted(set(known)) or fast_first(project))
+    return None if code == 0 else (failed or f"exit {code}")
 
 
 def main(argv: list[str]) -> int:
     """`python tests/mutants.py [words]`: all mutants, or those whose name contains the words."""
     chosen = [m for m in MUTANTS if " ".join(argv) in m.name]
     jobs = [(m, v) for m in chosen for v in m.variants()]
+    kills: dict[str, str] = json.loads(KILLS.read_text()) if KILLS.exists() else {}
     started = time.monotonic()
+
+    def killer(mutant: Mutant, variant: str) -> str | None:
+        return kills.get(f"{mutant.name} / {variant}")
+
+    def first(variant: str) -> str | None:
+        with tempfile.TemporaryDirectory(prefix="baseline-") as workdir:
+            return baseline(variant, [k for m, v in jobs if v == variant and (k := killer(m, v))], Path(workdir))
 
     def one(job: tuple[Mutant, str]) -> Result:
         with tempfile.TemporaryDirectory(prefix="mutant-") as workdir:
-            return run(*job, Path(workdir))
+            return run(*job, Path(workdir), killer(*job))
 
     results = []
     with ThreadPoolExecutor(max_workers=2) as pool:  # two suites at a time: one per core
+        variants = sorted({v for _, v in jobs}, key=COMBINATIONS.index)
+        broken = {v: failed for v, failed in zip(variants, pool.map(first, variants), strict=True) if failed}
+        for variant, failed in broken.items():
+            print(f"BASELINE {variant}: {failed} fails on the unmutated template; no kill there would mean anything")
+        if broken:
+            return 1
+        print(f"baseline: the killing tests pass unmutated in {len(variants)} variants", flush=True)
         for result in pool.map(one, jobs):
             results.append(result)
             verdict = "killed  " if result.killed else "SURVIVED"
             print(f"{verdict} {result.mutant.name:45} {result.variant:40} {result.by}", flush=True)
+            if result.killed:
+                kills[f"{result.mutant.name} / {result.variant}"] = result.by
+    known = {f"{m.name} / {v}" for m in MUTANTS for v in m.variants()}
+    KILLS.write_text(json.dumps({k: v for k, v in sorted(kills.items()) if k in known}, indent=1) + "\n")
     killed = sum(r.killed for r in results)
     print(
         f"\nKill ratio: {killed}/{len(results)} ({len(chosen)} mutants over {len(COMBINATIONS)} flavour x queue type "

@@ -104,6 +104,21 @@ class Tally:
         """Extra successful deliveries (a message processed twice)."""
         return sum(max(0, sum(d.deleted for d in self.deliveries(b)) - 1) for b in bodies)
 
+    def processing_order(self, bodies: list[str]) -> list[str]:
+        """The bodies that were processed, in the order the worker finished them (within one batch, the batch's
+        order)."""
+        position = {id(d): n for n, d in enumerate(self.emulator.poller.deliveries)}
+        done = [d for b in bodies for d in self.deliveries(b) if d.deleted]
+        return [d.body for d in sorted(done, key=lambda d: (d.at, position[id(d)]))]
+
+    def out_of_order(self, groups: dict[str, list[str]]) -> list[str]:
+        """The groups whose processed messages were not processed in the order they were sent."""
+        return [
+            group
+            for group, sent in groups.items()
+            if self.processing_order(sent) != [b for b in sent if self.processed(b)]
+        ]
+
     def wrong_redeliveries(self, bodies: list[str]) -> int:
         """Deliveries the pipeline must never make: of a message already deleted, or while an earlier delivery of it
         was still in its invocation. The pollers keep what they receive hidden for as long as its invocation may
@@ -151,6 +166,8 @@ def soak(tally: Tally, messages: int, poison_every: int, groups: int, timeout: f
         "lost": len(tally.lost(bodies)),
         "duplicates": tally.duplicates(bodies),
         "wrong_redeliveries": tally.wrong_redeliveries(bodies),
+        # FIFO: each group's processed messages in the order they were sent (a standard queue keeps no order)
+        "groups_out_of_order": len(tally.out_of_order(by_group)) if emulator.poller.fifo else None,
         "send_seconds": round(sent, 2),
         "seconds": round(seconds, 2),
         "messages_per_second": round(messages / seconds, 1),

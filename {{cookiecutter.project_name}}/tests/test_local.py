@@ -28,7 +28,7 @@ from alarms import Samples, emf_lines, key
 from conftest import MANY_RETRIES, PROJECT, TIMEOUT_FLOOR
 from local import sigv4
 from local.assembly import EventSource, Function
-from local.poller import ExecutionEnvironment, InvocationFailed, Poller
+from local.poller import Delivery, ExecutionEnvironment, InvocationFailed, Poller
 from local.serving import TokenBucket
 from local.soak import Tally, good, poison, rejected, soak, unthrottled, wait_for
 from local.sqs import ACCOUNT, REGION, post
@@ -184,9 +184,46 @@ def test_a_soak_with_poison_loses_nothing_and_processes_nothing_twice(scenario):
     print(f"soak: {figures}")
     wrong = (figures["lost"], figures["duplicates"], figures["wrong_redeliveries"], figures["poison_processed"])
     assert wrong == (0, 0, 0, 0)
+    assert figures["groups_out_of_order"] == (0 if scenario.fifo else None)  # each of the groups, in send order
     assert figures["dead_lettered"] - figures["good_dead_lettered"] == figures["poison"]  # every poison message
     # Only a FIFO group's members can share a poison message's receives and follow it to the dead-letter queue.
     assert figures["good_dead_lettered"] == 0 or scenario.fifo
+
+
+class Recorded:
+    """What Tally reads of an emulator: the pollers' deliveries."""
+
+    def __init__(self, *deliveries: Delivery) -> None:
+        self.poller = type("Poller", (), {"deliveries": list(deliveries), "fifo": True})()
+
+
+def test_the_tally_tells_a_retry_from_a_duplicate_a_redelivery_in_flight_and_a_loss():
+    def trip(body: str, count: int, deleted: bool, received: float, at: float) -> Delivery:
+        return Delivery(f"id-{body}", body, count, deleted, received, at)
+
+    tally = Tally(
+        Recorded(
+            trip("once", 1, True, 0, 1),
+            trip("retried", 1, False, 0, 1),  # failed, then back after its visibility timeout: allowed
+            trip("retried", 2, True, 3, 4),
+            trip("twice", 1, True, 0, 1),  # processed, deleted, and handed out again
+            trip("twice", 2, True, 2, 3),
+            trip("in-flight", 1, False, 0, 5),  # handed out again while its first invocation still ran
+            trip("in-flight", 2, False, 2, 3),
+        )
+    )
+    bodies = ["once", "retried", "twice", "in-flight", "never"]
+    assert (tally.duplicates(bodies), tally.wrong_redeliveries(bodies)) == (1, 2)
+    assert (tally.wrong_redeliveries(["once", "retried"]), tally.lost(bodies)) == (0, ["in-flight", "never"])
+
+
+def test_the_tally_finds_a_group_processed_out_of_the_order_it_was_sent():
+    a1, a2, a3, b1, b2 = (
+        Delivery(n, n, 1, True, 0, at) for n, at in [("a1", 1), ("a2", 2), ("a3", 2)] + [("b1", 3), ("b2", 1)]
+    )
+    tally = Tally(Recorded(a1, a2, a3, b1, b2))  # a2 and a3 in one batch, in that order; b2 done before b1
+    assert tally.processing_order(["a1", "a2", "a3"]) == ["a1", "a2", "a3"]
+    assert tally.out_of_order({"a": ["a1", "a2", "a3"], "b": ["b1", "b2"], "c": ["c1"]}) == ["b"]
 
 
 def test_the_throttle_takes_a_burst_then_the_rate():

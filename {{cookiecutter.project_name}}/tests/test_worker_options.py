@@ -7,10 +7,14 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from conftest import unique
 from test_worker import FakeContext, dead_letters, failed_ids, load_handler, record
@@ -190,6 +194,35 @@ def test_a_rejected_message_is_not_remembered_either(monkeypatch, dlq_url, idemp
         assert handler.lambda_handler({"Records": [rejected]}, FakeContext()) == {"batchItemFailures": []}
     assert len(calls) == 2
     assert boto3.client("dynamodb", region_name=REGION).scan(TableName=idempotency_table)["Items"] == []
+
+
+def test_a_duplicate_arriving_while_the_first_is_in_progress_returns_to_the_queue(
+    monkeypatch, dlq_url, idempotency_table, calls
+):
+    """Another execution environment still runs the first delivery: the duplicate's record fails (it is retried
+    later and then gets the stored result); it is neither processed twice nor taken as done."""
+    handler = idempotent_handler(monkeypatch, dlq_url, idempotency_table)
+    handler.idempotency.config.register_lambda_context(FakeContext())  # as each invocation does
+    logic = importlib.import_module("logic")
+    counted, started, release = logic.process, threading.Event(), threading.Event()
+
+    def slow(message):
+        started.set()
+        assert release.wait(30)
+        return counted(message)
+
+    monkeypatch.setattr(logic, "process", slow)
+    first, duplicate = record('{"order": 7}'), record('{"order": 7}')
+    duplicate["messageId"] = first["messageId"]
+    with ThreadPoolExecutor(max_workers=1) as other_environment:
+        running = other_environment.submit(handler.record_handler, SQSRecord(first))
+        assert started.wait(30)
+        with pytest.raises(IdempotencyAlreadyInProgressError):
+            handler.record_handler(SQSRecord(duplicate))  # the record fails: it returns to the queue
+        release.set()
+        assert running.result() == {"status": "processed", "fields": ["order"]}
+    assert handler.record_handler(SQSRecord(duplicate)) == {"status": "processed", "fields": ["order"]}
+    assert calls == [{"order": 7}]
 
 
 def test_records_left_in_progress_expire_with_the_invocation(monkeypatch, dlq_url, idempotency_table, calls):
