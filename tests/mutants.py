@@ -370,6 +370,20 @@ MUTANTS = [
         everywhere=False,
     ),
     Mutant(
+        "a failed results publish is swallowed (the message is taken as done)",
+        f"{PROJECT}/worker/results.py",
+        "value=1)  # alarm results-publish-failed\n        raise",
+        "value=1)  # alarm results-publish-failed\n        return",
+        everywhere=False,
+    ),
+    Mutant(
+        "results checked against the queue's size limit instead of SNS's",
+        f"{PROJECT}/worker/results.py",
+        'limits.too_big("the result to publish", size, limits.SNS_MAX_BYTES)',
+        'limits.too_big("the result to publish", size, limits.QUEUE_MAX_BYTES)',
+        everywhere=False,
+    ),
+    Mutant(
         "make local deletes failed records (partial batch responses ignored)",
         f"{PROJECT}/local/poller.py",
         'failed = failed_ids(response, {r["messageId"] for r in records})',

@@ -182,6 +182,9 @@ def resources(template: dict, kind: str) -> list[dict]:
     return [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == kind]
 
 
+COUNTS = {"Five": 5, "Six": 6, "Seven": 7, "Eight": 8, "Nine": 9, "Ten": 10}
+
+
 def test_every_output_log_group_alarm_and_name_the_docs_quote_is_synthesized(baked, tmp_path):
     """One synth per flavour, all three at once: the outputs, log groups, alarms and `<prefix>-...` names the docs
     quote are those of the variant's own template."""
@@ -202,6 +205,10 @@ def test_every_output_log_group_alarm_and_name_the_docs_quote_is_synthesized(bak
         alarms = {p["AlarmName"] for p in resources(template, "AWS::CloudWatch::Alarm")}
         listed = {f"{PREFIX}-{what}" for what in ALARM_SUFFIX.findall(text)}
         problems += [f"{flavour}: alarm {a}" for a in sorted(listed - alarms)]
+        problems += [f"{flavour}: alarm {a} is not documented" for a in sorted(alarms - listed)]
+        counted = [COUNTS[word] for word in re.findall(r"\b([A-Z][a-z]+) alarms, named", text)]
+        problems += [f"{flavour}: {n} alarms said, {len(alarms)} synthesized" for n in counted if n != len(alarms)]
+        assert counted, flavour
 
         known = set(STACK_NAME.findall(json.dumps(template))) | {stack_name}
         quoted = set(STACK_NAME.findall(text))

@@ -1,5 +1,6 @@
 """The honest path of a user: a baked default project, its own `make install`, `make lint`, `make test` and
-`make synth` (what its CI workflow runs)."""
+`make synth` (what its CI workflow runs), and the security scan of what it synthesized (the default answers' only
+run of their suite: test_bake.py runs every other variant's)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import subprocess
 
 import yaml
+
+from test_bake import assert_checkov_finds_what_the_readme_accepts
 
 
 def test_default_project_installs_tests_and_synthesizes_on_its_own(cookies):
@@ -17,7 +20,9 @@ def test_default_project_installs_tests_and_synthesizes_on_its_own(cookies):
     for target in ("install", "lint", "test", "synth"):
         run = subprocess.run(["make", target], cwd=project, env=env, capture_output=True, text=True, timeout=1800)
         assert run.returncode == 0, f"make {target}:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
-    assert (project / "cdk.out" / "async-api-dev-queue-stack.template.json").exists()
+    template = project / "cdk.out" / "async-api-dev-queue-stack.template.json"
+    # What test_bake.py checks of every other variant: the security scan finds what the README accepts.
+    assert_checkov_finds_what_the_readme_accepts(project, template)
 
 
 def test_the_project_ci_runs_the_make_targets(cookies):

@@ -68,6 +68,10 @@ def test_the_results_topic_is_encrypted_like_the_queues(with_options, topic_id, 
         assert "alias/aws/sns" in str(topic["KmsMasterKeyId"])
 
 
+def test_the_stack_outputs_the_results_topics_arn_for_subscribers(with_options, topic_id):
+    assert with_options.json["Outputs"]["ResultsTopicArn"]["Value"] == {"Ref": topic_id}
+
+
 def test_the_worker_is_told_where_to_publish_and_which_table_to_use(with_options, topic_id, table_id, expected):
     variables = worker(with_options)["Environment"]["Variables"]
     assert variables["RESULT_TOPIC_ARN"] == {"Ref": topic_id}

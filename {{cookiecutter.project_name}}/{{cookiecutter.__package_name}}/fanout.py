@@ -8,6 +8,7 @@ so no one else can put a result on it, whatever their IAM policies allow.
 
 from __future__ import annotations
 
+from aws_cdk import CfnOutput
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -33,6 +34,7 @@ class ResultsTopic(Construct):
             enforce_ssl=True,
             master_key=self.key,
         )
+        CfnOutput(scope, "ResultsTopicArn", value=self.topic.topic_arn, description="Subscribe to the results here")
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyTheWorkerPublishes",
