@@ -609,8 +609,8 @@ def baseline(variant: str, killers: list[str], workdir: Path) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    """`python tests/mutants.py [words]`: all mutants, or those whose name contains the words."""
-    chosen = [m for m in MUTANTS if " ".join(argv) in m.name]
+    """`python tests/mutants.py [words]`: all mutants, or those whose name contains the words (`a|b`: either)."""
+    chosen = [m for m in MUTANTS if any(part in m.name for part in " ".join(argv).split("|"))]
     jobs = [(m, v) for m in chosen for v in m.variants()]
     kills: dict[str, str] = json.loads(KILLS.read_text()) if KILLS.exists() else {}
     started = time.monotonic()
