@@ -64,13 +64,20 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         pass  # one line per request would drown the worker's own lines
 
 
+class ThreadingServer(ThreadingHTTPServer):
+    """A thread per connection, ended with the server; a listen backlog for a soak's many clients (the default 5 fills
+    up on a loaded machine, and a refused connection costs a worker's SDK its connect timeout)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class LocalHttpServer:
     """A threading HTTP server on 127.0.0.1:`port` (0: any free port), served from a thread of its own."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], port: int, *, variable: str) -> None:
         ensure_free(port, variable)
-        self.server = ThreadingHTTPServer((HOST, port), handler)
-        self.server.daemon_threads = True
+        self.server = ThreadingServer((HOST, port), handler)
         self.port = self.server.server_address[1]
         self.url = f"http://{HOST}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, name=f"http-{self.port}", daemon=True)

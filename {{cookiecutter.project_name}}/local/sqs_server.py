@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import moto.sqs.models
@@ -24,6 +24,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from local.serving import ThreadingServer
 from local.walls import HttpRequest, Walls
 
 HOST = "127.0.0.1"
@@ -191,8 +192,7 @@ def main(argv: list[str]) -> None:
         spec = json.loads(open(argv[1]).read())
         template = json.loads(open(spec["template"]).read())
         MotoHandler.walls = Walls(template, account=spec["account"], region=spec["region"], hints=spec["hints"])
-    server = ThreadingHTTPServer((HOST, int(argv[0])), MotoHandler)
-    server.daemon_threads = True  # a kept connection's thread waits for its next request until the end
+    server = ThreadingServer((HOST, int(argv[0])), MotoHandler)  # a kept connection's thread waits until the end
     threading.Thread(target=server.serve_forever, name="sqs", daemon=True).start()
     print(server.server_address[1], flush=True)
     sys.stdin.read()  # until the emulator closes it, or ends
