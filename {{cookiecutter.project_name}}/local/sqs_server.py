@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -154,16 +153,15 @@ class MotoHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        url = urllib.parse.urlsplit(self.path)
-        request = HttpRequest(self.command, url.path, url.query, {k.lower(): v for k, v in self.headers.items()}, body)
+        request = HttpRequest.of(self.command, self.path, self.headers, body)
         refusal = self.walls.check(request) if self.walls else None
         if refusal is not None:
             print(f"walls: {refusal.line}", file=sys.stderr, flush=True)
             status, headers, data = f"{refusal.status} Refused", refusal.headers, refusal.body
         else:
             environ = EnvironBuilder(
-                path=url.path,
-                query_string=url.query,
+                path=request.path,
+                query_string=request.query,
                 method=self.command,
                 headers=list(self.headers.items()),
                 data=body,

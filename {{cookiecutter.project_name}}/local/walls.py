@@ -61,6 +61,12 @@ class HttpRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
 
+    @classmethod
+    def of(cls, method: str, target: str, headers: Any, body: bytes) -> HttpRequest:
+        """From an http.server request: its target (path and query) and its headers, in any case."""
+        url = urllib.parse.urlsplit(target)
+        return cls(method, url.path, url.query, {name.lower(): value for name, value in headers.items()}, body)
+
 
 @dataclass(frozen=True)
 class Refusal:

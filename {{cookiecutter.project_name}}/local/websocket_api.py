@@ -190,8 +190,7 @@ class WebSocketApi:
                 prefix = f"/{api.stage}/@connections/"
                 if not self.path.startswith(prefix):
                     return self.answer(404, {"message": "Not Found"})
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                if refusal := api.walls.check(HttpRequest("POST", self.path, "", headers, data)):
+                if refusal := api.walls.check(HttpRequest.of("POST", self.path, self.headers, data)):
                     api.sqs.refusals.append(refusal.line)
                     api.log(f"walls: {refusal.line}")
                     headers = {k: v for k, v in refusal.headers.items() if k != "Content-Type"}  # answer() sets it
