@@ -53,7 +53,7 @@ class Delivery:
     receive_count: int
     deleted: bool  # False: it returns to the queue (failed, or the whole invocation failed)
     received: float  # time.monotonic() when the invocation started (just after the receive)
-    at: float  # time.monotonic() when the invocation ended
+    at: float  # time.monotonic() when the invocation ended (before its records were deleted)
 
 
 class InvocationFailed(Exception):
@@ -238,10 +238,9 @@ class Poller:
         with self._lock:
             self.stats.update(counts)
 
-    def _record(self, batch: list[dict[str, Any]], deleted: set[str], started: float) -> None:
+    def _record(self, batch: list[dict[str, Any]], deleted: set[str], started: float, ended: float) -> None:
         if not self.keep_deliveries:  # `make local` may run for days: keep only what the tests and the soak read
             return
-        now = time.monotonic()
         with self._lock:
             self.deliveries += [
                 Delivery(
@@ -250,7 +249,7 @@ class Poller:
                     int(m["Attributes"]["ApproximateReceiveCount"]),
                     m["MessageId"] in deleted,
                     started,
-                    now,
+                    ended,
                 )
                 for m in batch
             ]
@@ -300,10 +299,12 @@ class Poller:
         try:
             response = environment.invoke({"Records": records})
         except InvocationFailed as error:
+            ended = time.monotonic()
             self._count(failed_invocations=1, returned=len(records))
             self.log(f"invocation failed, all {len(records)} record(s) return to the queue: {error}")
             self._give_back(batch)
-            return self._record(batch, set(), started)
+            return self._record(batch, set(), started, ended)
+        ended = time.monotonic()  # before the deletes: the next batch of a FIFO group is received only after them
         failed: set[str] | None = set()
         if self.source.report_batch_item_failures:
             failed = failed_ids(response, {r["messageId"] for r in records})
@@ -311,7 +312,7 @@ class Poller:
             self._count(failed_invocations=1, returned=len(records))
             self.log(f"invalid batchItemFailures, all {len(records)} record(s) return to the queue: {response}")
             self._give_back(batch)
-            return self._record(batch, set(), started)
+            return self._record(batch, set(), started, ended)
         done = [message for message in batch if message["MessageId"] not in failed]
         for start in range(0, len(done), RECEIVE_MAX):
             entries = [
@@ -321,7 +322,7 @@ class Poller:
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
         self._give_back([message for message in batch if message["MessageId"] in failed])
         self._count(deleted=len(done), returned=len(failed))
-        self._record(batch, {message["MessageId"] for message in done}, started)
+        self._record(batch, {message["MessageId"] for message in done}, started, ended)
 
     def _give_back(self, messages: list[dict[str, Any]]) -> None:
         """The failed records' local visibility timeout, counted from now (they were held for the invocation)."""
