@@ -113,6 +113,15 @@ VARIANTS: dict[str, dict[str, str]] = {
         "result_topic": "sns",
         "idempotency": "dynamodb",
     },
+    # FIFO with the worker in a VPC calling everything an option adds, through the customer key.
+    "rest-fifo-walls-vpc-customer": {
+        "api_flavour": "rest",
+        "queue_type": "fifo",
+        "worker_vpc": "new",
+        "result_topic": "sns",
+        "idempotency": "dynamodb",
+        "queue_encryption": "kms-customer",
+    },
     "websocket-fifo-none-sqs-no-vpc": {
         "idempotency": "dynamodb",
         "api_flavour": "websocket",
